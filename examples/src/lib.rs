@@ -1,0 +1,3 @@
+//! Shared helpers for the example programs (none yet).
+
+#![forbid(unsafe_code)]

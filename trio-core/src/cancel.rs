@@ -1,0 +1,483 @@
+//! Cancel scopes: the user-facing `CancelScope` / `CancelHandle`, and the tree of
+//! `ScopeNode`s that decides which task is effectively cancelled.
+//!
+//! # Model
+//!
+//! Every entered scope (a `CancelScope::run`, a nursery, the hidden scope of a
+//! `Nursery::start`, the run's root, main and system scopes) is one [`ScopeNode`]. Nodes
+//! form a tree mirroring how scopes nest; a nursery's children hang under the nursery's
+//! node, whatever task spawned them.
+//!
+//! A node is *effectively cancelled* when its own scope was cancelled, or when its parent
+//! is effectively cancelled and the node is not shielded. The flag is cached on each node
+//! and recomputed for a subtree whenever `cancel`, `set_shield`, a deadline expiry or a
+//! re-parenting (`TaskStatus::started`) touches it, so a checkpoint reads one `Cell`.
+//!
+//! Rules, numbered as the tests name them:
+//! 1. When a node becomes effectively cancelled, every task attached to it that is parked
+//!    in `wait_task_rescheduled` is woken; its park then runs its abort function, which
+//!    decides whether the cancellation can still take effect (the operation may already
+//!    have completed, in which case it reports success).
+//! 2. A task is attached to the node of every scope it entered (`entered_by`) and to its
+//!    *base* node (the nursery or hidden start scope it was spawned under).
+//! 3. While a task is polled, `TaskData::status` is the innermost node being polled:
+//!    each scope future swaps it in around the poll of its body. That is what a
+//!    checkpoint consults.
+//! 4. A scope absorbs the `Cancelled` coming out of its body only when it is effectively
+//!    cancelled and its parent's cancellation is not visible to it (it is shielded, has no
+//!    parent, or the parent is not effectively cancelled): `Cancelled` unwinds to the
+//!    outermost scope of the contiguous chain of cancelled scopes, stopping at a shield.
+//!
+//! Steady-state entering and leaving a scope allocates nothing: nodes whose last
+//! reference is the scope future itself return to a per-run pool on exit, and every
+//! `Vec` in a node keeps its capacity.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use crate::clock::Instant;
+use crate::context;
+use crate::task::TaskData;
+
+/// Where a node is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    /// Created, body not yet polled.
+    Unentered,
+    /// Attached to the tree.
+    Entered,
+    /// Detached; only the user-visible flags remain meaningful.
+    Exited,
+}
+
+/// One entered cancel scope: its user-visible state and its place in the tree.
+pub(crate) struct ScopeNode {
+    pub(crate) cancel_called: Cell<bool>,
+    pub(crate) cancelled_caught: Cell<bool>,
+    pub(crate) deadline: Cell<Option<Instant>>,
+    /// A deadline relative to entry (`move_on_after`), turned absolute when entered.
+    pub(crate) relative: Cell<Option<std::time::Duration>>,
+    pub(crate) shield: Cell<bool>,
+    pub(crate) state: Cell<NodeState>,
+    /// # Invariant
+    /// `Some` exactly while `state == Entered` (and for the run's root: `None`).
+    parent: RefCell<Option<Rc<ScopeNode>>>,
+    /// This node's index in its parent's `children`.
+    index_in_parent: Cell<usize>,
+    children: RefCell<Vec<Rc<ScopeNode>>>,
+    /// # Invariant
+    /// `cancel_called || (!shield && parent.effectively_cancelled)`, kept by `recalculate`.
+    pub(crate) effectively_cancelled: Cell<bool>,
+    /// The task that entered this scope (none for a hidden start scope or the root).
+    entered_by: RefCell<Option<Rc<TaskData>>>,
+    /// Tasks whose base is this node; each knows its index (`TaskData::base_index`).
+    base_tasks: RefCell<Vec<Rc<TaskData>>>,
+    /// Bumped whenever a heap entry for this node's deadline goes stale.
+    pub(crate) generation: Cell<u64>,
+    /// Whether the deadline heap holds a live entry for this node.
+    pub(crate) deadline_registered: Cell<bool>,
+}
+
+impl ScopeNode {
+    pub(crate) fn new() -> Rc<ScopeNode> {
+        Rc::new(ScopeNode {
+            cancel_called: Cell::new(false),
+            cancelled_caught: Cell::new(false),
+            deadline: Cell::new(None),
+            relative: Cell::new(None),
+            shield: Cell::new(false),
+            state: Cell::new(NodeState::Unentered),
+            parent: RefCell::new(None),
+            index_in_parent: Cell::new(0),
+            children: RefCell::new(Vec::new()),
+            effectively_cancelled: Cell::new(false),
+            entered_by: RefCell::new(None),
+            base_tasks: RefCell::new(Vec::new()),
+            generation: Cell::new(0),
+            deadline_registered: Cell::new(false),
+        })
+    }
+
+    /// The root of a run's tree: entered, with no parent.
+    pub(crate) fn new_root() -> Rc<ScopeNode> {
+        let node = ScopeNode::new();
+        node.state.set(NodeState::Entered);
+        node
+    }
+
+    /// A fresh node, from the run's pool when inside a run.
+    pub(crate) fn fresh() -> Rc<ScopeNode> {
+        context::try_with_run(|run| run.scope_pool.borrow_mut().pop())
+            .flatten()
+            .unwrap_or_else(ScopeNode::new)
+    }
+
+    /// Resets a node that nobody else references and hands it to the run's pool.
+    pub(crate) fn recycle(node: Rc<ScopeNode>) {
+        if Rc::strong_count(&node) != 1 {
+            return;
+        }
+        node.cancel_called.set(false);
+        node.cancelled_caught.set(false);
+        node.deadline.set(None);
+        node.relative.set(None);
+        node.shield.set(false);
+        node.state.set(NodeState::Unentered);
+        node.effectively_cancelled.set(false);
+        node.generation.set(node.generation.get().wrapping_add(1));
+        debug_assert!(node.children.borrow().is_empty());
+        debug_assert!(node.base_tasks.borrow().is_empty());
+        context::try_with_run(|run| {
+            let mut pool = run.scope_pool.borrow_mut();
+            if pool.len() < 1024 {
+                pool.push(node);
+            }
+        });
+    }
+
+    pub(crate) fn parent(&self) -> Option<Rc<ScopeNode>> {
+        self.parent.borrow().clone()
+    }
+
+    /// True when the parent's cancellation reaches this node (rule 4).
+    pub(crate) fn parent_cancellation_is_visible(&self) -> bool {
+        !self.shield.get()
+            && self
+                .parent
+                .borrow()
+                .as_ref()
+                .is_some_and(|p| p.effectively_cancelled.get())
+    }
+
+    /// Whether this scope should absorb a `Cancelled` leaving its body (rule 4).
+    pub(crate) fn absorbs_cancellation(&self) -> bool {
+        self.effectively_cancelled.get() && !self.parent_cancellation_is_visible()
+    }
+
+    /// Attaches this unentered node under `parent`, entered by `task` (if any), and
+    /// registers its deadline.
+    pub(crate) fn enter(self: &Rc<Self>, parent: &Rc<ScopeNode>, task: Option<&Rc<TaskData>>) {
+        debug_assert_eq!(self.state.get(), NodeState::Unentered);
+        self.state.set(NodeState::Entered);
+        self.attach_to(parent);
+        *self.entered_by.borrow_mut() = task.cloned();
+        self.effectively_cancelled.set(
+            self.cancel_called.get() || (!self.shield.get() && parent.effectively_cancelled.get()),
+        );
+        if let Some(rel) = self.relative.take() {
+            let now = context::with_run(|run| run.now());
+            self.deadline.set(Some(now + rel));
+        }
+        self.update_deadline_registration();
+    }
+
+    fn attach_to(self: &Rc<Self>, parent: &Rc<ScopeNode>) {
+        let mut siblings = parent.children.borrow_mut();
+        self.index_in_parent.set(siblings.len());
+        siblings.push(self.clone());
+        *self.parent.borrow_mut() = Some(parent.clone());
+    }
+
+    fn detach_from_parent(&self) -> Option<Rc<ScopeNode>> {
+        let parent = self.parent.borrow_mut().take()?;
+        let mut siblings = parent.children.borrow_mut();
+        let i = self.index_in_parent.get();
+        let removed = siblings.swap_remove(i);
+        debug_assert!(std::ptr::eq(&*removed, self));
+        if let Some(moved) = siblings.get(i) {
+            moved.index_in_parent.set(i);
+        }
+        drop(siblings);
+        drop(removed);
+        Some(parent)
+    }
+
+    /// Detaches an entered node from the tree. Its children (tasks still running under an
+    /// abandoned nursery) keep it alive until they finish.
+    pub(crate) fn exit(&self) {
+        if self.state.get() != NodeState::Entered {
+            return;
+        }
+        self.state.set(NodeState::Exited);
+        self.entered_by.borrow_mut().take();
+        if self.deadline_registered.replace(false) {
+            self.generation.set(self.generation.get().wrapping_add(1));
+            context::try_with_run(|run| run.deadlines.borrow_mut().forget_live());
+        }
+        self.detach_from_parent();
+    }
+
+    /// Moves this node (and its subtree) under `new_parent`: `TaskStatus::started`.
+    pub(crate) fn reparent(self: &Rc<Self>, new_parent: &Rc<ScopeNode>) {
+        self.detach_from_parent();
+        self.attach_to(new_parent);
+        self.recalculate();
+    }
+
+    pub(crate) fn attach_base_task(&self, task: &Rc<TaskData>) {
+        let mut tasks = self.base_tasks.borrow_mut();
+        task.base_index.set(tasks.len());
+        tasks.push(task.clone());
+    }
+
+    pub(crate) fn detach_base_task(&self, task: &TaskData) {
+        let mut tasks = self.base_tasks.borrow_mut();
+        let i = task.base_index.get();
+        if i < tasks.len() && std::ptr::eq(&*tasks[i], task) {
+            tasks.swap_remove(i);
+            if let Some(moved) = tasks.get(i) {
+                moved.base_index.set(i);
+            }
+        }
+    }
+
+    /// `cancel()`: idempotent; effective at once for the whole subtree.
+    pub(crate) fn cancel(&self) {
+        if self.cancel_called.replace(true) {
+            return;
+        }
+        if self.state.get() == NodeState::Entered {
+            self.recalculate();
+        }
+    }
+
+    pub(crate) fn set_shield(&self, shield: bool) {
+        if self.shield.replace(shield) != shield && self.state.get() == NodeState::Entered {
+            self.recalculate();
+        }
+    }
+
+    pub(crate) fn set_deadline(self: &Rc<Self>, deadline: Option<Instant>) {
+        self.relative.set(None);
+        self.deadline.set(deadline);
+        if self.state.get() == NodeState::Entered {
+            self.update_deadline_registration();
+        }
+    }
+
+    /// Makes the deadline heap hold exactly one live entry for this node's deadline.
+    fn update_deadline_registration(self: &Rc<Self>) {
+        context::try_with_run(|run| {
+            let mut heap = run.deadlines.borrow_mut();
+            if self.deadline_registered.replace(false) {
+                heap.forget_live();
+            }
+            self.generation.set(self.generation.get().wrapping_add(1));
+            if let Some(d) = self.deadline.get() {
+                if !self.cancel_called.get() {
+                    heap.push(d, self);
+                    self.deadline_registered.set(true);
+                }
+            }
+        });
+    }
+
+    /// Recomputes `effectively_cancelled` here and below; wakes parked tasks that became
+    /// cancelled (rule 1).
+    pub(crate) fn recalculate(&self) {
+        let parent_cancelled = self
+            .parent
+            .borrow()
+            .as_ref()
+            .is_some_and(|p| p.effectively_cancelled.get());
+        let now = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
+        if now == self.effectively_cancelled.replace(now) {
+            return;
+        }
+        if now {
+            if let Some(t) = self.entered_by.borrow().as_ref() {
+                t.wake_for_cancel();
+            }
+            for t in self.base_tasks.borrow().iter() {
+                t.wake_for_cancel();
+            }
+        }
+        // Children are cloned out: waking tasks never mutates the tree, but a child may
+        // be re-parented by code this wakes later, so hold no borrow across the walk.
+        let n = self.children.borrow().len();
+        for i in 0..n {
+            let child = self.children.borrow().get(i).cloned();
+            if let Some(child) = child {
+                // A shielded child's state does not depend on this node.
+                if !child.shield.get() {
+                    child.recalculate();
+                }
+            }
+        }
+    }
+
+    /// The nearest deadline from here up to (and including) the nearest shield.
+    pub(crate) fn effective_deadline(&self) -> Option<Instant> {
+        if self.effectively_cancelled.get() {
+            return Some(Instant::ZERO);
+        }
+        let mut best = self.deadline.get();
+        let mut shielded = self.shield.get();
+        let mut node = self.parent();
+        while let (false, Some(n)) = (shielded, node) {
+            best = match (best, n.deadline.get()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            shielded = n.shield.get();
+            node = n.parent();
+        }
+        best
+    }
+}
+
+/// A cancel scope before it runs: configure it, take [`handle`](CancelScope::handle)s,
+/// then [`run`](CancelScope::run) a body inside it.
+///
+/// ```
+/// use trio_core::{CancelScope, Result};
+/// # fn main() -> Result<()> {
+/// trio_core::run(|| async {
+///     let scope = CancelScope::new();
+///     let handle = scope.handle();
+///     let out = scope
+///         .run(async {
+///             handle.cancel(); // cancel ourselves: the next checkpoint raises Cancelled
+///             trio_core::sleep_forever().await?;
+///             Ok(())
+///         })
+///         .await?;
+///     assert_eq!(out, None); // this scope absorbed its own cancellation
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub struct CancelScope {
+    node: Rc<ScopeNode>,
+}
+
+impl CancelScope {
+    /// A scope with no deadline, not cancelled, not shielded.
+    pub fn new() -> Self {
+        CancelScope {
+            node: ScopeNode::fresh(),
+        }
+    }
+
+    /// Sets an absolute deadline (run clock time).
+    pub fn with_deadline(self, deadline: Instant) -> Self {
+        self.node.set_deadline(Some(deadline));
+        self
+    }
+
+    /// Sets a deadline relative to the moment the scope is entered.
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        self.node.deadline.set(None);
+        self.node.relative.set(Some(timeout));
+        self
+    }
+
+    /// Shields the body from cancellation coming from outside this scope.
+    pub fn with_shield(self, shield: bool) -> Self {
+        self.node.shield.set(shield);
+        self
+    }
+
+    /// A handle to cancel or adjust this scope from anywhere in the run, before, during
+    /// or after it runs.
+    pub fn handle(&self) -> CancelHandle {
+        CancelHandle {
+            node: self.node.clone(),
+        }
+    }
+
+    /// Runs `body` inside this scope. Returns `Ok(None)` exactly when this scope absorbed
+    /// the `Cancelled` that ended the body; `Ok(Some(v))` when the body finished.
+    pub async fn run<T>(
+        self,
+        body: impl std::future::Future<Output = crate::Result<T>>,
+    ) -> crate::Result<Option<T>> {
+        crate::scope_future::ScopeFuture::new(self.node, body).await
+    }
+}
+
+impl Default for CancelScope {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.handle().fmt(f)
+    }
+}
+
+/// A clonable handle to a cancel scope (or a nursery's scope).
+///
+/// All methods work before, during and after the scope runs; cancelling a scope that
+/// already exited does nothing but set `cancel_called`.
+#[derive(Clone)]
+pub struct CancelHandle {
+    pub(crate) node: Rc<ScopeNode>,
+}
+
+impl CancelHandle {
+    /// Cancels the scope: every checkpoint inside raises `Cancelled` until control leaves
+    /// it. Idempotent; never blocks, never fails.
+    pub fn cancel(&self) {
+        self.node.cancel();
+    }
+
+    /// Whether `cancel()` was called or the deadline expired.
+    pub fn cancel_called(&self) -> bool {
+        if !self.node.cancel_called.get() && self.node.state.get() == NodeState::Entered {
+            if let Some(d) = self.node.deadline.get() {
+                if context::try_with_run(|run| run.now() >= d).unwrap_or(false) {
+                    self.node.cancel();
+                }
+            }
+        }
+        self.node.cancel_called.get()
+    }
+
+    /// Whether this scope absorbed a `Cancelled` when its body ended.
+    pub fn cancelled_caught(&self) -> bool {
+        self.node.cancelled_caught.get()
+    }
+
+    /// The absolute deadline, if any (a relative one is reported once entered).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.node.deadline.get()
+    }
+
+    /// Moves the deadline earlier or later (or removes it); tasks blocked inside are
+    /// re-timed at once.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        self.node.set_deadline(deadline);
+    }
+
+    /// Whether the scope shields its body from outer cancellation.
+    pub fn shield(&self) -> bool {
+        self.node.shield.get()
+    }
+
+    /// Turns shielding on or off; takes effect immediately for everything inside.
+    pub fn set_shield(&self, shield: bool) {
+        self.node.set_shield(shield);
+    }
+
+    /// True when both handles name the same scope.
+    pub fn same_scope(&self, other: &CancelHandle) -> bool {
+        Rc::ptr_eq(&self.node, &other.node)
+    }
+}
+
+impl std::fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("cancel_called", &self.node.cancel_called.get())
+            .field("deadline", &self.node.deadline.get())
+            .field("shield", &self.node.shield.get())
+            .field("state", &self.node.state.get())
+            .finish()
+    }
+}
+
+/// A weak reference to a node, as the deadline heap holds it.
+pub(crate) type WeakNode = Weak<ScopeNode>;

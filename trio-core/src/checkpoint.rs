@@ -1,0 +1,236 @@
+//! Checkpoints and the one blocking primitive: the only ways a task suspends for the
+//! scheduler.
+//!
+//! * [`checkpoint`]: a schedule point, then a cancel point.
+//! * [`checkpoint_if_cancelled`]: a cancel point only (never yields).
+//! * [`cancel_shielded_checkpoint`]: a schedule point only.
+//! * [`wait_task_rescheduled`]: block until another piece of code calls [`reschedule`],
+//!   or until cancellation, which the caller's *abort function* may accept
+//!   ([`Abort::Succeeded`]: the operation is undone, the wait returns `Cancelled`) or
+//!   refuse ([`Abort::Failed`]: it can no longer be undone; the wait goes on until the
+//!   owed `reschedule`).
+//!
+//! Every blocking primitive of trio-rs (parking lot, channels, I/O waits, thread waits)
+//! is built on `wait_task_rescheduled`, which is what makes all of them cancel-safe the
+//! same way. The abort function runs in the blocked task itself, when it is next polled
+//! after its scope became cancelled; until then the operation may still complete, and if
+//! it does, the wait reports that success.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::context;
+use crate::error::misuse;
+use crate::task::{ParkState, Task, TaskData};
+use crate::{Error, Result};
+
+/// A schedule point followed by a cancel point: gives other tasks a turn, then raises
+/// `Cancelled` if the task is inside a cancelled scope.
+///
+/// ```
+/// # fn main() -> trio_core::Result<()> {
+/// trio_core::run(|| async {
+///     for _ in 0..3 {
+///         trio_core::checkpoint().await?; // lets siblings run; raises if cancelled
+///     }
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub async fn checkpoint() -> Result<()> {
+    YieldNow { yielded: false }.await;
+    checkpoint_if_cancelled_now()
+}
+
+/// A cancel point without a schedule point: raises `Cancelled` if the task is inside a
+/// cancelled scope, otherwise returns at once without yielding.
+pub async fn checkpoint_if_cancelled() -> Result<()> {
+    checkpoint_if_cancelled_now()
+}
+
+/// A schedule point without a cancel point: yields to other tasks, never raises.
+pub async fn cancel_shielded_checkpoint() {
+    YieldNow { yielded: false }.await
+}
+
+fn checkpoint_if_cancelled_now() -> Result<()> {
+    context::with_current_task(|t| {
+        t.cancel_points.set(t.cancel_points.get() + 1);
+        if t.is_cancelled() {
+            Err(Error::cancelled())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// Yields once: wakes itself and returns `Pending` the first time it is polled.
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        context::with_current_task(|t| t.schedule_points.set(t.schedule_points.get() + 1));
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The answer of an abort function: can the blocked operation still be undone?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abort {
+    /// The operation was undone (e.g. the task removed itself from a wait queue); the
+    /// wait returns `Err(Cancelled)`.
+    Succeeded,
+    /// Too late: the operation completed or will complete; whoever owes the wake-up will
+    /// still call [`reschedule`], and the wait returns what it passes.
+    Failed,
+}
+
+/// Blocks the current task until [`reschedule`] is called for it, and returns the value
+/// passed there. If the task's scope is cancelled while it waits (or already is), `abort`
+/// runs once to decide whether the operation can be undone (see [`Abort`]).
+///
+/// Before calling this, record [`current_task`](crate::lowlevel::current_task) wherever
+/// the code that will call `reschedule` can find it.
+///
+/// # Panics
+/// If the task is already blocked in another `wait_task_rescheduled` (one blocking
+/// operation at a time per task; use a nursery to wait on several).
+///
+/// ```
+/// use trio_core::lowlevel::{current_task, reschedule, wait_task_rescheduled, Abort};
+/// # fn main() -> trio_core::Result<()> {
+/// trio_core::run(|| async {
+///     let me = current_task();
+///     trio_core::open_nursery(|nursery| async move {
+///         nursery.start_soon(async move {
+///             trio_core::checkpoint().await?;
+///             reschedule(&me, Ok(())); // wake the parked task
+///             Ok(())
+///         });
+///         wait_task_rescheduled(|| Abort::Succeeded).await
+///     })
+///     .await?;
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub fn wait_task_rescheduled<A: FnOnce() -> Abort>(abort: A) -> WaitTaskRescheduled<A> {
+    WaitTaskRescheduled {
+        abort: Some(abort),
+        task: None,
+        finished: false,
+    }
+}
+
+/// The future of [`wait_task_rescheduled`].
+pub struct WaitTaskRescheduled<A: FnOnce() -> Abort> {
+    abort: Option<A>,
+    task: Option<Rc<TaskData>>,
+    finished: bool,
+}
+
+impl<A: FnOnce() -> Abort> Unpin for WaitTaskRescheduled<A> {}
+
+impl<A: FnOnce() -> Abort> WaitTaskRescheduled<A> {
+    fn try_abort(&mut self, task: &TaskData) -> Option<Result<()>> {
+        let abort = self.abort.take()?;
+        match abort() {
+            Abort::Succeeded => {
+                task.park_state.set(ParkState::Running);
+                Some(Err(Error::cancelled()))
+            }
+            Abort::Failed => {
+                task.park_state.set(ParkState::AbortFailed);
+                None
+            }
+        }
+    }
+}
+
+impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let task = match &self.task {
+            Some(t) => t.clone(),
+            None => {
+                let t = context::current_task();
+                if t.park_state.get() != ParkState::Running {
+                    panic!("{}", misuse::CONCURRENT_PARK);
+                }
+                t.park_state.set(ParkState::Parked);
+                t.schedule_points.set(t.schedule_points.get() + 1);
+                t.cancel_points.set(t.cancel_points.get() + 1);
+                self.task = Some(t.clone());
+                t
+            }
+        };
+        if task.park_state.get() == ParkState::Rescheduled {
+            task.park_state.set(ParkState::Running);
+            self.finished = true;
+            let value = task.park_value.borrow_mut().take().unwrap_or(Ok(()));
+            return Poll::Ready(value);
+        }
+        if task.park_state.get() == ParkState::Parked && task.is_cancelled() {
+            if let Some(r) = self.try_abort(&task) {
+                self.finished = true;
+                return Poll::Ready(r);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<A: FnOnce() -> Abort> Drop for WaitTaskRescheduled<A> {
+    fn drop(&mut self) {
+        // Dropped while blocked (a `select!` dropped the operation): undo it if possible.
+        let Some(task) = self.task.take() else { return };
+        if self.finished {
+            return;
+        }
+        match task.park_state.get() {
+            ParkState::Parked => {
+                if self.try_abort(&task).is_none() {
+                    task.park_state.set(ParkState::Abandoned);
+                }
+            }
+            ParkState::AbortFailed => task.park_state.set(ParkState::Abandoned),
+            ParkState::Rescheduled => {
+                task.park_value.borrow_mut().take();
+                task.park_state.set(ParkState::Running);
+            }
+            ParkState::Running | ParkState::Abandoned => {}
+        }
+    }
+}
+
+/// Wakes `task`, blocked in [`wait_task_rescheduled`], which then returns `value`.
+/// Call it exactly once per wait (after the abort function said [`Abort::Failed`], or
+/// instead of letting it run). Never blocks.
+///
+/// # Panics
+/// If the task is not blocked in `wait_task_rescheduled`, or was already rescheduled.
+pub fn reschedule(task: &Task, value: Result<()>) {
+    let t = &task.0;
+    match t.park_state.get() {
+        ParkState::Parked | ParkState::AbortFailed => {
+            *t.park_value.borrow_mut() = Some(value);
+            t.park_state.set(ParkState::Rescheduled);
+            context::with_run(|run| run.instruments.task_scheduled(task));
+            t.wake();
+        }
+        ParkState::Abandoned => t.park_state.set(ParkState::Running),
+        ParkState::Running | ParkState::Rescheduled => panic!("{}", misuse::RESCHEDULE_NOT_PARKED),
+    }
+}

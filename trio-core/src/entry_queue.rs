@@ -1,0 +1,129 @@
+//! Re-entry from other threads: `TrioToken::run_sync_soon`, and the cross-thread half of
+//! the run (`Shared`) that foreign wakers and worker threads touch.
+//!
+//! Owner half vs shared half: the loop thread owns the run queue, the reactor and the
+//! deadline heap; other threads only push into the two `ConcurrentQueue`s here and call
+//! `Poller::notify` to wake a loop blocked in the poller. `notified` coalesces those
+//! notifications: a producer notifies only if the flag was clear, and the loop clears it
+//! before draining, so no push is ever left unseen.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_task::Runnable;
+use concurrent_queue::ConcurrentQueue;
+use polling::Poller;
+
+use crate::context;
+use crate::{Error, ErrorKind, Result};
+
+/// A callback sent into the loop from another thread.
+pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
+
+/// The part of a run other threads may touch.
+pub(crate) struct Shared {
+    pub(crate) id: usize,
+    pub(crate) poller: Poller,
+    pub(crate) remote_runnables: ConcurrentQueue<Runnable>,
+    pub(crate) callbacks: ConcurrentQueue<Callback>,
+    notified: AtomicBool,
+    pub(crate) finished: AtomicBool,
+}
+
+static NEXT_RUN_ID: AtomicUsize = AtomicUsize::new(1);
+
+impl Shared {
+    pub(crate) fn new() -> std::io::Result<Arc<Shared>> {
+        Ok(Arc::new(Shared {
+            id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
+            poller: Poller::new()?,
+            remote_runnables: ConcurrentQueue::unbounded(),
+            callbacks: ConcurrentQueue::unbounded(),
+            notified: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }))
+    }
+
+    /// Wakes the loop if it may be blocked in the poller.
+    pub(crate) fn wake_loop(&self) {
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            let _ = self.poller.notify();
+        }
+    }
+
+    /// Called by the loop before draining the queues.
+    pub(crate) fn clear_notified(&self) {
+        self.notified.store(false, Ordering::Release);
+    }
+
+    /// Whether anything was injected since the last drain.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.remote_runnables.is_empty() || !self.callbacks.is_empty()
+    }
+}
+
+/// A handle that lets any thread run code inside a trio run: `Send + Sync + Clone`.
+///
+/// Get one inside the run with [`current_trio_token`](crate::lowlevel::current_trio_token).
+///
+/// ```
+/// use std::sync::mpsc;
+/// # fn main() -> trio_core::Result<()> {
+/// trio_core::run(|| async {
+///     let token = trio_core::lowlevel::current_trio_token();
+///     let (tx, rx) = mpsc::channel();
+///     std::thread::spawn(move || {
+///         token.run_sync_soon(move || tx.send(trio_core::current_time()).unwrap()).unwrap();
+///     })
+///     .join()
+///     .unwrap();
+///     // The callback runs on the loop thread at the loop's next turn.
+///     while rx.try_recv().is_err() {
+///         trio_core::checkpoint().await?;
+///     }
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TrioToken {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl TrioToken {
+    /// Schedules `f` to run on the loop's thread, outside any task, soon. Callbacks run in
+    /// the order they were sent. A callback must not block; it may reschedule tasks. A
+    /// panicking callback ends the run with an internal error.
+    ///
+    /// Returns [`ErrorKind::RunFinished`] if the run is over.
+    pub fn run_sync_soon(&self, f: impl FnOnce() + Send + 'static) -> Result<()> {
+        if self.shared.finished.load(Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorKind::RunFinished,
+                "the trio run this token belongs to has finished",
+            ));
+        }
+        self.shared.callbacks.push(Box::new(f)).map_err(|_| {
+            Error::new(
+                ErrorKind::RunFinished,
+                "the trio run this token belongs to has finished",
+            )
+        })?;
+        self.shared.wake_loop();
+        Ok(())
+    }
+
+    /// True when called on the thread that runs this token's loop (where blocking on
+    /// the loop would deadlock).
+    pub fn is_loop_thread(&self) -> bool {
+        context::loop_id() == self.shared.id
+    }
+}
+
+impl std::fmt::Debug for TrioToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrioToken")
+            .field("run", &self.shared.id)
+            .finish()
+    }
+}

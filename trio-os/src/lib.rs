@@ -1,0 +1,3 @@
+//! trio-os: under construction; see the crate description.
+
+#![forbid(unsafe_code)]

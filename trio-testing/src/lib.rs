@@ -1,0 +1,3 @@
+//! trio-testing: under construction; see the crate description.
+
+#![forbid(unsafe_code)]
