@@ -39,6 +39,11 @@ use crate::clock::Instant;
 use crate::context;
 use crate::task::TaskData;
 
+/// How many retired nodes a run keeps for reuse. Sized for servers with tens of
+/// thousands of concurrent sleeps/timeouts: below the peak, every scope would pay a
+/// `malloc` and a `free` (the timers benchmark showed it); the pool never outlives the run.
+const SCOPE_POOL_MAX: usize = 1 << 16;
+
 /// Where a node is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NodeState {
@@ -129,7 +134,7 @@ impl ScopeNode {
         debug_assert!(node.base_tasks.borrow().is_empty());
         context::try_with_run(|run| {
             let mut pool = run.scope_pool.borrow_mut();
-            if pool.len() < 1024 {
+            if pool.len() < SCOPE_POOL_MAX {
                 pool.push(node);
             }
         });
@@ -161,13 +166,19 @@ impl ScopeNode {
         self.state.set(NodeState::Entered);
         self.attach_to(parent);
         *self.entered_by.borrow_mut() = task.cloned();
+        if self.relative.get().is_some() || self.deadline.get().is_some() {
+            let now = context::with_run(|run| run.now());
+            if let Some(rel) = self.relative.take() {
+                self.deadline.set(Some(now + rel));
+            }
+            // As Trio: a deadline that already passed cancels the scope on entry.
+            if self.deadline.get().is_some_and(|d| now >= d) {
+                self.cancel_called.set(true);
+            }
+        }
         self.effectively_cancelled.set(
             self.cancel_called.get() || (!self.shield.get() && parent.effectively_cancelled.get()),
         );
-        if let Some(rel) = self.relative.take() {
-            let now = context::with_run(|run| run.now());
-            self.deadline.set(Some(now + rel));
-        }
         self.update_deadline_registration();
     }
 
@@ -265,8 +276,11 @@ impl ScopeNode {
             self.generation.set(self.generation.get().wrapping_add(1));
             if let Some(d) = self.deadline.get() {
                 if !self.cancel_called.get() {
-                    heap.push(d, self);
+                    // Registered *before* the push: a push may sweep stale entries, and
+                    // the new entry must already read as live or the sweep drops it (the
+                    // scope's deadline would then never fire).
                     self.deadline_registered.set(true);
+                    heap.push(d, self);
                 }
             }
         });
@@ -426,7 +440,8 @@ impl CancelHandle {
 
     /// Whether `cancel()` was called or the deadline expired.
     pub fn cancel_called(&self) -> bool {
-        if !self.node.cancel_called.get() && self.node.state.get() == NodeState::Entered {
+        // As Trio: an expired deadline reads as cancelled before and during the run.
+        if !self.node.cancel_called.get() && self.node.state.get() != NodeState::Exited {
             if let Some(d) = self.node.deadline.get() {
                 if context::try_with_run(|run| run.now() >= d).unwrap_or(false) {
                     self.node.cancel();

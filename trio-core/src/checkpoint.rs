@@ -55,6 +55,7 @@ pub async fn cancel_shielded_checkpoint() {
     YieldNow { yielded: false }.await
 }
 
+#[inline] // on every checkpoint's path
 fn checkpoint_if_cancelled_now() -> Result<()> {
     context::with_current_task(|t| {
         t.cancel_points.set(t.cancel_points.get() + 1);
@@ -74,6 +75,7 @@ struct YieldNow {
 impl Future for YieldNow {
     type Output = ();
 
+    #[inline] // on every checkpoint's path
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.yielded {
             return Poll::Ready(());
@@ -130,6 +132,7 @@ pub fn wait_task_rescheduled<A: FnOnce() -> Abort>(abort: A) -> WaitTaskReschedu
         abort: Some(abort),
         task: None,
         finished: false,
+        early: None,
     }
 }
 
@@ -138,6 +141,10 @@ pub struct WaitTaskRescheduled<A: FnOnce() -> Abort> {
     abort: Option<A>,
     task: Option<Rc<TaskData>>,
     finished: bool,
+    /// The result of an abort that succeeded on the first poll (the task was already
+    /// cancelled), returned on the next poll: a blocking operation always yields once,
+    /// as Trio's does, so a task retrying it in a cancelled scope cannot starve others.
+    early: Option<Result<()>>,
 }
 
 impl<A: FnOnce() -> Abort> Unpin for WaitTaskRescheduled<A> {}
@@ -161,7 +168,11 @@ impl<A: FnOnce() -> Abort> WaitTaskRescheduled<A> {
 impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
     type Output = Result<()>;
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if let Some(r) = self.early.take() {
+            return Poll::Ready(r);
+        }
+        let first_poll = self.task.is_none();
         let task = match &self.task {
             Some(t) => t.clone(),
             None => {
@@ -185,6 +196,11 @@ impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
         if task.park_state.get() == ParkState::Parked && task.is_cancelled() {
             if let Some(r) = self.try_abort(&task) {
                 self.finished = true;
+                if first_poll {
+                    self.early = Some(r);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 return Poll::Ready(r);
             }
         }

@@ -17,6 +17,9 @@ thread_local! {
     /// The id of the run on this thread (0: none); compared by task schedule functions
     /// to tell a local wakeup from a foreign-thread one.
     static LOOP_ID: Cell<usize> = const { Cell::new(0) };
+    /// Whether the run on this thread has instruments (fixed for a run), so every task
+    /// step can skip the instrument hooks with one cheap thread-local read.
+    static INSTRUMENTED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with the current run. Panics outside a run.
@@ -48,14 +51,21 @@ pub(crate) fn enter_run(run: Rc<RunState>) {
         panic!("{}", misuse::NESTED_RUN);
     }
     LOOP_ID.with(|id| id.set(run.shared.id));
+    INSTRUMENTED.with(|i| i.set(!run.instruments.is_empty()));
     RUN.with(|r| *r.borrow_mut() = Some(run));
 }
 
 /// Removes this thread's run.
 pub(crate) fn exit_run() {
     LOOP_ID.with(|id| id.set(0));
+    INSTRUMENTED.with(|i| i.set(false));
     let old = RUN.with(|r| r.borrow_mut().take());
     drop(old);
+}
+
+/// Whether the current run has instruments.
+pub(crate) fn instrumented() -> bool {
+    INSTRUMENTED.with(Cell::get)
 }
 
 /// The task being polled. Panics outside a task.

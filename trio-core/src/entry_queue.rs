@@ -10,12 +10,16 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 use polling::Poller;
 
 use crate::context;
 use crate::{Error, ErrorKind, Result};
+
+/// A task's `Runnable`. Its metadata is the run's `Shared`, so the schedule function can
+/// be a plain `fn` (zero-sized): `async_task` then skips the waker clone and drop (two
+/// atomic operations) it otherwise wraps around every schedule.
+pub(crate) type TaskRunnable = async_task::Runnable<Arc<Shared>>;
 
 /// A callback sent into the loop from another thread.
 pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
@@ -24,7 +28,7 @@ pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
 pub(crate) struct Shared {
     pub(crate) id: usize,
     pub(crate) poller: Poller,
-    pub(crate) remote_runnables: ConcurrentQueue<Runnable>,
+    pub(crate) remote_runnables: ConcurrentQueue<TaskRunnable>,
     pub(crate) callbacks: ConcurrentQueue<Callback>,
     notified: AtomicBool,
     pub(crate) finished: AtomicBool,
@@ -51,14 +55,18 @@ impl Shared {
         }
     }
 
-    /// Called by the loop before draining the queues.
-    pub(crate) fn clear_notified(&self) {
-        self.notified.store(false, Ordering::Release);
+    /// Called by the loop before it would drain the queues: clears the flag and says
+    /// whether anything was pushed since the last call. Every push is followed by
+    /// `wake_loop`, so a push this misses (its flag swap comes later) finds the flag clear,
+    /// notifies the poller, and is drained on the next turn. Skipping the drain when
+    /// nothing was pushed spares each loop turn two `ConcurrentQueue::pop`s.
+    pub(crate) fn take_notified(&self) -> bool {
+        self.notified.swap(false, Ordering::AcqRel)
     }
 
-    /// Whether anything was injected since the last drain.
+    /// Whether anything was injected since the last `take_notified`.
     pub(crate) fn has_pending(&self) -> bool {
-        !self.remote_runnables.is_empty() || !self.callbacks.is_empty()
+        self.notified.load(Ordering::Acquire)
     }
 }
 
@@ -93,9 +101,11 @@ pub struct TrioToken {
 impl TrioToken {
     /// Schedules `f` to run on the loop's thread, outside any task, soon. Callbacks run in
     /// the order they were sent. A callback must not block; it may reschedule tasks. A
-    /// panicking callback ends the run with an internal error.
+    /// panicking callback cancels everything, and its panic is resumed from `run` once
+    /// the run has wound down.
     ///
-    /// Returns [`ErrorKind::RunFinished`] if the run is over.
+    /// Returns [`ErrorKind::RunFinished`] if the run is over. A callback accepted just as
+    /// the run ends may be dropped without running (never kept pending).
     pub fn run_sync_soon(&self, f: impl FnOnce() + Send + 'static) -> Result<()> {
         if self.shared.finished.load(Ordering::Acquire) {
             return Err(Error::new(

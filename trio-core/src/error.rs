@@ -183,6 +183,11 @@ impl Error {
 
     /// True when some leaf has `kind`.
     pub fn contains(&self, kind: ErrorKind) -> bool {
+        // A single error is its own only leaf: answer without `leaves()`'s stack `Vec`
+        // (every cancelled sleep and timeout asks this).
+        if self.inner.kind != ErrorKind::Group {
+            return self.inner.kind == kind;
+        }
         self.leaves().any(|e| e.kind() == kind)
     }
 

@@ -8,8 +8,8 @@
 //!    nursery's scope; every failure is kept, in the order it happened. One comes back
 //!    as it is, several as a group; `Cancelled` leaves are stripped by whichever scope
 //!    absorbs the cancellation (possibly this nursery's own).
-//! 3. A child's panic is resumed from `open_nursery` after every sibling was cancelled
-//!    and joined.
+//! 3. A panic in a child or in the body is resumed from `open_nursery` after every other
+//!    task of the nursery was cancelled and joined.
 //! 4. Children run under the nursery's scope, which hangs under the scope that was
 //!    current where `open_nursery` was called.
 //! 5. A nursery is closed (spawning panics) once its body and all children finished.
@@ -18,12 +18,15 @@
 //! 7. `start`: the child runs under a hidden scope below the caller's scope until it calls
 //!    `started(value)`; that moves the hidden scope (and everything under it) below the
 //!    nursery's scope, unless the caller is already cancelled, in which case nothing moves.
+//!    If the `start` future is dropped before `started`, the child is cancelled through the
+//!    hidden scope (which catches that `Cancelled`) and the target nursery still joins it;
+//!    any other failure of the child fails the target nursery.
 
 use std::any::Any;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::panic::resume_unwind;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -90,6 +93,10 @@ impl NurseryState {
 
     pub(crate) fn child_finished(self: &Rc<Self>, task: &Rc<TaskData>, outcome: Outcome) {
         self.remove_child(task);
+        if !Rc::ptr_eq(&task.base, &self.scope) {
+            // A task that arrived through `start`: its hidden scope ends with it.
+            task.base.exit();
+        }
         self.record_failure(outcome);
         self.maybe_wake_joiner();
     }
@@ -233,6 +240,7 @@ impl Nursery {
             value: RefCell::new(None),
             failure: RefCell::new(None),
             done: Cell::new(false),
+            abandoned: Cell::new(false),
             caller: RefCell::new(None),
             task: RefCell::new(None),
         });
@@ -301,6 +309,8 @@ struct StartState<T> {
     value: RefCell<Option<T>>,
     failure: RefCell<Option<Outcome>>,
     done: Cell<bool>,
+    /// The `start()` future was dropped before `started()`: nobody will read the outcome.
+    abandoned: Cell<bool>,
     caller: RefCell<Option<Waker>>,
     task: RefCell<Option<Weak<TaskData>>>,
 }
@@ -321,8 +331,18 @@ impl<T> StartingOwner for StartState<T> {
         self.target
             .pending_starts
             .set(self.target.pending_starts.get() - 1);
-        *self.failure.borrow_mut() = Some(outcome);
-        self.wake_caller();
+        if self.abandoned.get() {
+            // The caller is gone. The hidden scope it cancelled catches the `Cancelled`;
+            // anything else is not lost: it fails the target nursery.
+            let outcome = match outcome {
+                Outcome::Err(e) => e.strip_cancelled().map_or(Outcome::Ok, Outcome::Err),
+                other => other,
+            };
+            self.target.record_failure(outcome);
+        } else {
+            *self.failure.borrow_mut() = Some(outcome);
+            self.wake_caller();
+        }
         // The target may have been waiting only for this start.
         let target = self.target.clone();
         target.maybe_wake_joiner();
@@ -409,17 +429,13 @@ impl<T: 'static> Drop for StartWait<T> {
         if self.start.done.get() {
             return;
         }
-        // Dropped while the child has not started: cancel it, and let the target nursery
-        // own it so it is still joined (a task never outlives its nursery).
+        // Dropped while the child has not started: cancel it through its hidden scope.
+        // It stays a pending start of the target nursery, which therefore still joins it
+        // (a task never outlives its nursery); `started()` is now a no-op.
         let start = &self.start;
         start.done.set(true);
+        start.abandoned.set(true);
         start.hidden.cancel();
-        if let Some(task) = start.task.borrow().as_ref().and_then(Weak::upgrade) {
-            let target = start.target.clone();
-            *task.owner.borrow_mut() = Owner::Nursery(target.clone());
-            target.add_child(&task);
-            target.pending_starts.set(target.pending_starts.get() - 1);
-        }
     }
 }
 
@@ -538,12 +554,15 @@ where
                 let task = state.parent_task.clone();
                 let _guard = StatusGuard::enter(&task, &state.scope);
                 let body = this.body.as_mut().as_pin_mut().expect("body present");
-                body.poll(cx)
+                // A panic in the body is a failure like a child's (rule 3): the children
+                // are cancelled and joined before it is resumed from here.
+                catch_unwind(AssertUnwindSafe(|| body.poll(cx)))
             };
             match polled {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(v)) => *this.body_value = Some(v),
-                Poll::Ready(Err(e)) => state.record_failure(Outcome::Err(e)),
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Ok(v))) => *this.body_value = Some(v),
+                Ok(Poll::Ready(Err(e))) => state.record_failure(Outcome::Err(e)),
+                Err(payload) => state.record_failure(Outcome::Panic(payload)),
             }
             this.body.set(None);
             *this.phase = Phase::Join;
@@ -574,16 +593,22 @@ where
             .retain(|w| w.upgrade().is_some_and(|s| !Rc::ptr_eq(&s, &state)));
         let errors = std::mem::take(&mut *state.errors.borrow_mut());
         let panic = state.panic.borrow_mut().take();
-        let result = if errors.is_empty() {
-            Ok(this
-                .body_value
-                .take()
-                .expect("body finished Ok when no error was recorded"))
+        let body_value = this.body_value.take();
+        let out = if panic.is_some() {
+            // Not returned: the panic (of the body or a child) is resumed below.
+            Ok(None)
+        } else if errors.is_empty() {
+            Ok(Some(
+                body_value.expect("body finished Ok when no error was recorded"),
+            ))
         } else {
-            *this.body_value = None;
-            Err(Error::from_errors(errors))
+            match absorb(&state.scope, Err(Error::from_errors(errors))) {
+                // Only the children's `Cancelled` was caught here: a body that finished
+                // (e.g. after `nursery.cancel_scope().cancel()`) keeps its value.
+                Ok(None) => Ok(body_value),
+                other => other,
+            }
         };
-        let out = absorb(&state.scope, result);
         state.scope.exit();
         *this.state = None;
         if let Some(p) = panic {

@@ -159,6 +159,14 @@ impl Reactor {
     }
 
     fn register(&self, poller: &Poller, fd: RawFd, dir: Dir, task: &Rc<TaskData>) -> Result<usize> {
+        if fd < 0 {
+            // Bad input, not a panic (the poller's fd types refuse -1 by assertion).
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot wait on fd {fd}: not a file descriptor"),
+            )
+            .into());
+        }
         let key = self.entry_key(fd);
         let mut entries = self.entries.borrow_mut();
         let entry = &mut entries[key];
@@ -182,6 +190,13 @@ impl Reactor {
             match dir {
                 Dir::Read => entry.reader = None,
                 Dir::Write => entry.writer = None,
+            }
+            // An fd the poller refused (e.g. not open) leaves no entry behind.
+            let unused = !entry.registered && entry.reader.is_none() && entry.writer.is_none();
+            drop(entries);
+            if unused {
+                self.by_fd.borrow_mut().remove(&fd);
+                self.free.borrow_mut().push(key);
             }
             return Err(e.into());
         }

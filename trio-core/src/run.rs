@@ -28,14 +28,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_task::Runnable;
-
 use crate::cancel::ScopeNode;
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
 use crate::clock::{Clock, Instant, RealTime, SystemClock};
 use crate::context;
 use crate::deadline::Deadlines;
-use crate::entry_queue::{Shared, TrioToken};
+use crate::entry_queue::{Shared, TaskRunnable, TrioToken};
 use crate::error::StdErrorAdapter;
 use crate::instrument::{Instrument, Instruments};
 use crate::reactor::Reactor;
@@ -126,6 +124,9 @@ impl Runner {
             rng: Cell::new(self.shuffle_seed.unwrap_or(0)),
         });
         context::enter_run(run.clone());
+        // Uninstalls the run however this function is left, even by a panic from
+        // `main()`, the clock or an instrument, so the thread can run again.
+        let installed = Installed(run.shared.clone());
         run.main_scope.enter(&run.root, None);
         run.system_scope.enter(&run.root, None);
         run.clock.start_clock();
@@ -149,9 +150,7 @@ impl Runner {
         let looped = catch_unwind(AssertUnwindSafe(|| run.run_loop()));
 
         run.instruments.after_run();
-        run.shared.finished.store(true, Ordering::Release);
-        while run.shared.callbacks.pop().is_ok() {}
-        context::exit_run();
+        drop(installed);
         if let Err(p) = looped {
             resume_unwind(p);
         }
@@ -175,6 +174,21 @@ impl Runner {
                 "the run ended before its main task",
             )),
         }
+    }
+}
+
+/// The installed run of this thread; dropping it ends the run for the outside world.
+struct Installed(Arc<Shared>);
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        self.0.finished.store(true, Ordering::Release);
+        // Closed first, so no callback can be accepted after the drain and then wait
+        // forever (held by a token) for a loop that is gone: late senders get
+        // RunFinished, and what was queued is dropped here (its captures with it).
+        self.0.callbacks.close();
+        while self.0.callbacks.pop().is_ok() {}
+        context::exit_run();
     }
 }
 
@@ -209,7 +223,7 @@ struct BlockedWaiter {
 /// The state of one run; owned by the loop thread.
 pub(crate) struct RunState {
     pub(crate) shared: Arc<Shared>,
-    queue: RefCell<VecDeque<Runnable>>,
+    queue: RefCell<VecDeque<TaskRunnable>>,
     clock: Box<dyn Clock>,
     pub(crate) deadlines: RefCell<Deadlines>,
     pub(crate) reactor: Reactor,
@@ -235,21 +249,6 @@ pub(crate) struct RunState {
 impl RunState {
     pub(crate) fn now(&self) -> Instant {
         self.clock.current_time()
-    }
-
-    /// The schedule function given to `async_task` for every task of this run.
-    pub(crate) fn schedule_fn(&self) -> impl Fn(Runnable) + Send + Sync + 'static {
-        let shared = self.shared.clone();
-        move |runnable| {
-            if context::loop_id() == shared.id {
-                context::with_run(|run| run.queue.borrow_mut().push_back(runnable));
-            } else {
-                // Woken from another thread (a foreign waker): hand it to the loop.
-                if shared.remote_runnables.push(runnable).is_ok() {
-                    shared.wake_loop();
-                }
-            }
-        }
     }
 
     pub(crate) fn root_task_finished(&self, system: bool, outcome: Outcome) {
@@ -285,8 +284,9 @@ impl RunState {
 
     fn run_loop(&self) {
         loop {
-            self.shared.clear_notified();
-            self.drain_injected();
+            if self.shared.take_notified() {
+                self.drain_injected();
+            }
             if self.main_done.get() && self.tasks_living.get() == 0 {
                 break;
             }
@@ -310,7 +310,9 @@ impl RunState {
                     ));
                 }
                 self.instruments.after_io_wait(timeout);
-                self.drain_injected();
+                if self.shared.take_notified() {
+                    self.drain_injected();
+                }
             }
             self.expire_deadlines();
             if self.queue.borrow().is_empty() {
@@ -337,7 +339,7 @@ impl RunState {
     fn run_batch(&self) {
         let n = self.queue.borrow().len();
         if self.rng.get() != 0 {
-            let mut batch: Vec<Runnable> = self.queue.borrow_mut().drain(..n).collect();
+            let mut batch: Vec<TaskRunnable> = self.queue.borrow_mut().drain(..n).collect();
             for i in (1..batch.len()).rev() {
                 let j = (self.next_random() % (i as u64 + 1)) as usize;
                 batch.swap(i, j);
@@ -368,6 +370,11 @@ impl RunState {
     }
 
     fn expire_deadlines(&self) {
+        // No live deadline, nothing to expire: skip the clock read (a vDSO call that
+        // would otherwise cost every loop turn of a deadline-free program).
+        if self.deadlines.borrow().live() == 0 {
+            return;
+        }
         let now = self.now();
         loop {
             let node = self.deadlines.borrow_mut().pop_expired(now);
@@ -390,10 +397,11 @@ impl RunState {
         let mut consider = |d: Duration| {
             timeout = Some(timeout.map_or(d, |t| t.min(d)));
         };
+        // As in Trio: while anyone waits for quiescence, the clock does not autojump
+        // (whatever the cushion), so the autojump threshold only matters without waiters.
         if let Some(c) = self.min_cushion() {
             consider(c.saturating_sub(idle_for));
-        }
-        if let (Some(th), Some(_)) = (self.clock.autojump_threshold(), next) {
+        } else if let (Some(th), Some(_)) = (self.clock.autojump_threshold(), next) {
             consider(th.saturating_sub(idle_for));
         }
         timeout
@@ -432,8 +440,8 @@ impl RunState {
             }
         }
         if let Some(th) = self.clock.autojump_threshold() {
-            let waiter_first = min_cushion.is_some_and(|c| c <= th);
-            if idle_for >= th && !waiter_first {
+            // Any waiter (whatever its cushion) wakes before the clock jumps.
+            if idle_for >= th && min_cushion.is_none() {
                 let next = self.deadlines.borrow_mut().next();
                 if let Some(d) = next {
                     self.clock.autojump(d);
@@ -516,6 +524,20 @@ pub async fn wait_all_tasks_blocked(cushion: Duration) -> Result<()> {
     let task = context::current_task();
     let seq = context::with_run(|run| run.add_blocked_waiter(cushion, Task(task)));
     wait_task_rescheduled(|| context::with_run(|run| run.remove_blocked_waiter(seq))).await
+}
+
+/// The schedule function of every task: a plain `fn` that finds the run in the task's
+/// metadata (see [`TaskRunnable`] for why it must capture nothing).
+pub(crate) fn schedule(runnable: TaskRunnable) {
+    if context::loop_id() == runnable.metadata().id {
+        context::with_run(|run| run.queue.borrow_mut().push_back(runnable));
+    } else {
+        // Woken from another thread (a foreign waker): hand it to the loop.
+        let shared = runnable.metadata().clone();
+        if shared.remote_runnables.push(runnable).is_ok() {
+            shared.wake_loop();
+        }
+    }
 }
 
 /// Spawns a system task: it runs under the run's system scope (not inside any user

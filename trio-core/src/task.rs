@@ -119,8 +119,29 @@ impl TaskData {
     }
 }
 
+/// Futures larger than this are boxed before spawning: every move of a future on its
+/// way into `async_task`'s allocation is a stack copy in debug builds, and a large one
+/// (a big `async` block) would overflow a 2 MiB test-thread stack.
+const BOX_FUTURES_ABOVE: usize = 4096;
+
 /// Spawns `fut` as a task attached under `base`, reporting to `owner`.
 pub(crate) fn spawn<F>(
+    fut: F,
+    name: Cow<'static, str>,
+    base: Rc<ScopeNode>,
+    owner: Owner,
+) -> Rc<TaskData>
+where
+    F: Future<Output = Result<()>> + 'static,
+{
+    if std::mem::size_of::<F>() > BOX_FUTURES_ABOVE {
+        spawn_inner(Box::pin(fut), name, base, owner)
+    } else {
+        spawn_inner(fut, name, base, owner)
+    }
+}
+
+fn spawn_inner<F>(
     fut: F,
     name: Cow<'static, str>,
     base: Rc<ScopeNode>,
@@ -148,16 +169,18 @@ where
         system,
     });
     base.attach_base_task(&data);
-    let schedule = context::with_run(|run| {
+    let shared = context::with_run(|run| {
         run.tasks_living.set(run.tasks_living.get() + 1);
         run.instruments.task_spawned(&Task(data.clone()));
-        run.schedule_fn()
+        run.shared.clone()
     });
     let wrapper = TaskFuture {
         task: Some(data.clone()),
         fut,
     };
-    let (runnable, handle) = async_task::spawn_local(wrapper, schedule);
+    let (runnable, handle) = async_task::Builder::new()
+        .metadata(shared)
+        .spawn_local(move |_| wrapper, crate::run::schedule);
     handle.detach();
     runnable.schedule();
     data
@@ -188,7 +211,7 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
             }
         }
         let previous = context::set_current_task(Some(task.clone()));
-        let instrumented = context::with_run(|run| !run.instruments.is_empty());
+        let instrumented = context::instrumented();
         if instrumented {
             context::with_run(|run| run.instruments.before_task_step(&Task(task.clone())));
         }
@@ -278,7 +301,9 @@ impl Task {
         self.0.schedule_points.get()
     }
 
-    /// Whether a checkpoint in this task would raise `Cancelled` right now.
+    /// Whether a checkpoint in this task would raise `Cancelled` right now, when asked by
+    /// the task itself. Asked about another task, it answers for the scope that task was
+    /// spawned under (its nursery), not for scopes it entered since.
     pub fn is_cancelled(&self) -> bool {
         self.0.is_cancelled()
     }

@@ -1,0 +1,166 @@
+//! Bridging trio cancellation to poll-based ecosystem code, and graceful shutdown.
+//!
+//! A trio task only hears about cancellation while it is parked in a trio operation.
+//! Code that waits on plain `Waker`s (hyper's connection future, a tungstenite stream) is
+//! not parked, so a cancelled scope would not interrupt it. Two helpers fix that:
+//!
+//! * [`cancellable`] runs such a future in the current task while a small *watcher* task
+//!   parks in `sleep_forever`; when the scope is cancelled the watcher wakes the future's
+//!   task and `cancellable` returns `Cancelled` (dropping the future, which is how
+//!   poll-based code is cancelled).
+//! * [`with_grace`] runs a body shielded from the caller's cancellation; when the caller
+//!   is cancelled, it fires a [`Shutdown`] signal and gives the shield a deadline `grace`
+//!   from now. The body can then say goodbye (hyper's `graceful_shutdown`, a websocket
+//!   close frame) and still finishes within the caller's time budget plus `grace`.
+
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use trio_core::{
+    current_time, open_nursery, sleep_forever, CancelHandle, CancelScope, Error, Result,
+};
+
+/// A one-shot signal for poll-based code: [`Shutdown::wait`] completes once
+/// [`Shutdown::trigger`] was called. Cheap to clone; all clones share the signal.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    inner: Rc<ShutdownInner>,
+}
+
+#[derive(Default)]
+struct ShutdownInner {
+    fired: Cell<bool>,
+    wakers: RefCell<Vec<Waker>>,
+    /// Scopes cancelled when the signal fires (for trio code parked in trio operations).
+    scopes: RefCell<Vec<CancelHandle>>,
+}
+
+impl Shutdown {
+    /// A signal that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fires the signal: wakes every waiter and cancels every registered scope.
+    /// Idempotent.
+    pub fn trigger(&self) {
+        if self.inner.fired.replace(true) {
+            return;
+        }
+        for w in self.inner.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+        let scopes = std::mem::take(&mut *self.inner.scopes.borrow_mut());
+        for s in scopes {
+            s.cancel();
+        }
+    }
+
+    /// Whether the signal fired.
+    pub fn is_triggered(&self) -> bool {
+        self.inner.fired.get()
+    }
+
+    /// Cancels `scope` when the signal fires (at once if it already has).
+    pub fn cancel_on_trigger(&self, scope: CancelHandle) {
+        if self.is_triggered() {
+            scope.cancel();
+        } else {
+            self.inner.scopes.borrow_mut().push(scope);
+        }
+    }
+
+    /// Completes once the signal fired. A plain future (no trio checkpoint), so it can be
+    /// raced against poll-based code.
+    pub fn wait(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(move |cx| {
+            if self.inner.fired.get() {
+                Poll::Ready(())
+            } else {
+                let mut ws = self.inner.wakers.borrow_mut();
+                if !ws.iter().any(|w| w.will_wake(cx.waker())) {
+                    ws.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Runs a poll-based future so that cancellation of the enclosing scope interrupts it:
+/// returns `Ok(output)`, or `Err(Cancelled)` (the future is dropped) once the scope is
+/// cancelled. The future may also await trio operations (one at a time, as always).
+pub async fn cancellable<F: Future>(fut: F) -> Result<F::Output> {
+    let cancelled = Shutdown::new();
+    let watch = CancelScope::new();
+    let stop_watch = watch.handle();
+    let out = open_nursery(|nursery| {
+        let cancelled = cancelled.clone();
+        async move {
+            let signal = cancelled.clone();
+            nursery.start_soon(async move {
+                // Absorbed (Ok) when we stop it; Err(Cancelled) when the caller's scope is
+                // cancelled, which then propagates as the caller expects.
+                let r = watch.run(async { sleep_forever().await.map(|_| ()) }).await;
+                signal.trigger();
+                r.map(|_| ())
+            });
+            let mut fut = pin!(fut);
+            let mut wait = pin!(cancelled.wait());
+            let out = poll_fn(|cx| {
+                if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                    return Poll::Ready(Some(v));
+                }
+                wait.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            stop_watch.cancel();
+            out.ok_or_else(Error::cancelled)
+        }
+    })
+    .await?;
+    // `None` only if the nursery absorbed a cancellation of its own, which nobody issues.
+    out.ok_or_else(Error::cancelled)
+}
+
+/// Runs `body` shielded from the caller's cancellation. When the caller's scope is
+/// cancelled, the [`Shutdown`] handed to `body` fires and the shield gets a deadline
+/// `grace` from then; `body` should wind down (the deadline cancels whatever is left).
+///
+/// Returns `body`'s result, or `Err(Cancelled)` if the caller was cancelled (after the
+/// body finished), so the caller's scope absorbs it as usual.
+pub async fn with_grace<F, Fut, T>(grace: Duration, body: F) -> Result<Option<T>>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let shutdown = Shutdown::new();
+    let shield = CancelScope::new().with_shield(true);
+    let shield_handle = shield.handle();
+    let watch = CancelScope::new();
+    let stop_watch = watch.handle();
+    let r = open_nursery(|nursery| {
+        let shutdown = shutdown.clone();
+        async move {
+            let signal = shutdown.clone();
+            nursery.start_soon(async move {
+                let r = watch.run(async { sleep_forever().await.map(|_| ()) }).await;
+                if r.is_err() {
+                    // The caller was cancelled: start the graceful part, on a budget.
+                    shield_handle.set_deadline(Some(current_time() + grace));
+                    signal.trigger();
+                }
+                r.map(|_| ())
+            });
+            let r = shield.run(body(shutdown)).await;
+            stop_watch.cancel();
+            r
+        }
+    })
+    .await?;
+    Ok(r.flatten())
+}

@@ -1,0 +1,213 @@
+//! `AsyncSocket`: one non-blocking OS socket owned by trio-net, and the one loop every
+//! socket operation of this crate runs through: try the syscall; on `WouldBlock` wait on
+//! trio-core's reactor; try again. Also `ConflictDetector`, which turns two tasks using
+//! one direction at once into `BusyResource`.
+//!
+//! # Invariants
+//! * The fd is closed only by [`AsyncSocket::close`] or by drop, and both call
+//!   `notify_closing` first: tasks blocked on the fd wake with `ClosedResource`, and the
+//!   reactor forgets the fd before the kernel can hand its number to a new socket.
+//! * No `RefCell` borrow is held across an `await`. A task blocked in an operation holds
+//!   nothing, so any other task may close the socket at any moment; the blocked task then
+//!   finds `None` when it retries and reports `ClosedResource`.
+//!
+//! # Checkpoints (as Trio's `_nonblocking_helper`)
+//! An operation first checks for cancellation (so a cancelled operation has no effect),
+//! then tries the syscall. If that completes at once, it still yields once without a
+//! cancel point (so it is a schedule point, and a completed operation is never reported
+//! as cancelled). Otherwise the reactor wait is the checkpoint.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+use socket2::{SockAddr, SockRef, Socket};
+use trio_core::lowlevel::{notify_closing, wait_readable, wait_writable};
+use trio_core::{cancel_shielded_checkpoint, checkpoint_if_cancelled, Error, ErrorKind, Result};
+
+/// Which readiness an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// A non-blocking socket registered (lazily) with the run's reactor. `S` is the owned
+/// socket type: `socket2::Socket` for streams and listeners, `std::net::UdpSocket` for
+/// UDP (whose receive functions take initialized buffers).
+pub(crate) struct AsyncSocket<S: AsFd = Socket> {
+    /// # Invariant
+    /// `None` exactly when the socket was closed; never borrowed across an await.
+    sock: RefCell<Option<S>>,
+    /// The fd number, kept after close for `notify_closing` and diagnostics.
+    fd: RawFd,
+}
+
+impl<S: AsFd> AsyncSocket<S> {
+    /// Takes ownership of `sock` and makes it non-blocking.
+    pub(crate) fn new(sock: S) -> io::Result<Self> {
+        SockRef::from(&sock).set_nonblocking(true)?;
+        Ok(AsyncSocket {
+            fd: sock.as_fd().as_raw_fd(),
+            sock: RefCell::new(Some(sock)),
+        })
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sock.borrow().is_none()
+    }
+
+    /// Runs a synchronous operation on the socket; `ClosedResource` once closed. OS
+    /// errors come back as kind `Io` with the `io::Error` as source.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&S) -> io::Result<T>) -> Result<T> {
+        let guard = self.sock.borrow();
+        let sock = guard.as_ref().ok_or_else(closed_error)?;
+        Ok(f(sock)?)
+    }
+
+    /// Closes the socket now (waking blocked tasks with `ClosedResource`). Idempotent.
+    pub(crate) fn close(&self) {
+        let taken = self.sock.borrow_mut().take();
+        if let Some(sock) = taken {
+            notify_closing(self.fd);
+            drop(sock);
+        }
+    }
+
+    /// Gives the socket back, still open (the reactor may keep its registration of the
+    /// fd number; that is harmless, the next wait reuses it). `None` if closed.
+    pub(crate) fn into_inner(self) -> Option<S> {
+        self.sock.borrow_mut().take()
+    }
+
+    /// Blocks until the socket is ready in `dir`. A checkpoint.
+    pub(crate) async fn wait(&self, dir: Dir) -> Result<()> {
+        if self.is_closed() {
+            // Still a cancel point, so a cancelled caller hears about cancellation first.
+            checkpoint_if_cancelled().await?;
+            return Err(closed_error());
+        }
+        match dir {
+            Dir::Read => wait_readable(self.fd).await,
+            Dir::Write => wait_writable(self.fd).await,
+        }
+    }
+
+    /// Runs `f` until it stops reporting `WouldBlock`, waiting for readiness in `dir`
+    /// between tries. A checkpoint; see the module doc.
+    pub(crate) async fn io<T>(
+        &self,
+        dir: Dir,
+        mut f: impl FnMut(&S) -> io::Result<T>,
+    ) -> Result<T> {
+        checkpoint_if_cancelled().await?;
+        match self.try_io(&mut f) {
+            Some(r) => {
+                cancel_shielded_checkpoint().await;
+                return r;
+            }
+            None => self.wait(dir).await?,
+        }
+        loop {
+            if let Some(r) = self.try_io(&mut f) {
+                return r;
+            }
+            self.wait(dir).await?;
+        }
+    }
+
+    /// One try: `None` means "would block, wait and retry".
+    fn try_io<T>(&self, f: &mut impl FnMut(&S) -> io::Result<T>) -> Option<Result<T>> {
+        loop {
+            let guard = self.sock.borrow();
+            let Some(sock) = guard.as_ref() else {
+                return Some(Err(closed_error()));
+            };
+            match f(sock) {
+                Ok(v) => return Some(Ok(v)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+
+    /// The local address, for IP sockets.
+    pub(crate) fn local_addr(&self) -> Result<SocketAddr> {
+        ip_addr(self.with(|s| SockRef::from(s).local_addr())?)
+    }
+
+    /// The peer address, for connected IP sockets.
+    pub(crate) fn peer_addr(&self) -> Result<SocketAddr> {
+        ip_addr(self.with(|s| SockRef::from(s).peer_addr())?)
+    }
+}
+
+impl<S: AsFd> Drop for AsyncSocket<S> {
+    fn drop(&mut self) {
+        // Dropping is the abrupt close: same path, so the reactor forgets the fd first.
+        self.close();
+    }
+}
+
+impl<S: AsFd> std::fmt::Debug for AsyncSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_closed() {
+            f.write_str("closed")
+        } else {
+            write!(f, "fd {}", self.fd)
+        }
+    }
+}
+
+/// The error an operation on a closed socket reports.
+pub(crate) fn closed_error() -> Error {
+    Error::new(
+        ErrorKind::ClosedResource,
+        "this socket was already closed (by this task or another one)",
+    )
+}
+
+fn ip_addr(addr: SockAddr) -> Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Other,
+            "not an IP socket: this address has no SocketAddr form (use with_socket for Unix addresses)",
+        )
+    })
+}
+
+/// Detects two tasks using one direction of a resource at once (Trio's
+/// `ConflictDetector`): the second gets `BusyResource` instead of interleaving.
+#[derive(Debug)]
+pub(crate) struct ConflictDetector {
+    busy: Cell<bool>,
+    message: &'static str,
+}
+
+/// Marks the direction busy until dropped (also when the operation's future is dropped).
+pub(crate) struct ConflictGuard<'a>(&'a Cell<bool>);
+
+impl ConflictDetector {
+    pub(crate) const fn new(message: &'static str) -> Self {
+        ConflictDetector {
+            busy: Cell::new(false),
+            message,
+        }
+    }
+
+    /// Claims the direction, or fails with `BusyResource` naming the conflict.
+    pub(crate) fn enter(&self) -> Result<ConflictGuard<'_>> {
+        if self.busy.replace(true) {
+            return Err(Error::new(ErrorKind::BusyResource, self.message));
+        }
+        Ok(ConflictGuard(&self.busy))
+    }
+}
+
+impl Drop for ConflictGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
