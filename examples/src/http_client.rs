@@ -13,8 +13,7 @@ use hyper::Request;
 use trio_core::{checkpoint_if_cancelled, open_nursery, Error, ErrorKind, Result};
 use url::Url;
 
-use crate::hyper_rt::hyper_error;
-use crate::pump_io::TrioIo;
+use crate::hyper_rt::{hyper_error, TrioIo};
 
 /// A fetched response.
 #[derive(Debug, Clone)]

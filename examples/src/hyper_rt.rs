@@ -1,8 +1,10 @@
 //! hyper 1.x on trio-rs: the `rt` glue (I/O, executor, timer) and a graceful HTTP/1.1
 //! connection server.
 //!
-//! * I/O: [`TrioIo`] implements `hyper::rt::Read`/`Write` over
-//!   any trio stream (see `pump_io.rs` for why the I/O runs in pump tasks).
+//! * I/O: [`TrioIo`] implements `hyper::rt::Read`/`Write` over any trio stream, a thin
+//!   wrapper of trio-net's [`Compat`] adapter (whose docs say why the I/O runs in two
+//!   pump tasks, and its caveats); the wrapper exists only because hyper has its own
+//!   I/O traits and trio-net does not depend on hyper.
 //! * [`TrioExecutor`]: hyper's `Executor`, spawning into a trio [`Nursery`], so every
 //!   future hyper spawns (HTTP/2 streams, client connections) is joined by that nursery.
 //!   Futures need not be `Send`.
@@ -13,16 +15,120 @@
 //!   finish, idle keep-alive connections close) with a `grace` budget.
 
 use std::future::Future;
-use std::pin::pin;
+use std::io;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 use hyper::body::{Body, Incoming};
 use hyper::service::HttpService;
 use trio_core::{open_nursery, Error, Nursery, Result, Stream};
+use trio_net::compat::Compat;
 
 use crate::graceful::with_grace;
 pub use crate::hyper_timer::{timer_driver_running, TrioSleep, TrioTimer};
-use crate::pump_io::TrioIo;
+
+/// hyper's `rt::Read`/`rt::Write` (and `futures-io`, by delegation) over a trio stream:
+/// trio-net's [`Compat`] with hyper's traits on top. Same pumps, same caveats: drop it
+/// inside the body of the nursery its pumps run in.
+pub struct TrioIo<S: Stream + 'static> {
+    inner: Compat<S>,
+}
+
+impl<S: Stream + 'static> TrioIo<S> {
+    /// Wraps `stream`, spawning its two pump tasks into `nursery` ([`Compat::new`]).
+    pub fn new(stream: S, nursery: &Nursery) -> Self {
+        TrioIo {
+            inner: Compat::new(stream, nursery),
+        }
+    }
+
+    /// The wrapped stream (for addresses, TLS details, ...).
+    pub fn get_ref(&self) -> &S {
+        self.inner.get_ref()
+    }
+
+    /// The `futures-io` adapter underneath.
+    pub fn into_inner(self) -> Compat<S> {
+        self.inner
+    }
+}
+
+impl<S: Stream + 'static> std::fmt::Debug for TrioIo<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TrioIo").field(&self.inner).finish()
+    }
+}
+
+impl<S: Stream + 'static> hyper::rt::Read for TrioIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        // Safe code only: copy straight out of the adapter's buffer with `put_slice`.
+        let mut inner = Pin::new(&mut self.get_mut().inner);
+        let n = match inner.as_mut().poll_fill_buf(cx) {
+            Poll::Ready(Ok(avail)) => {
+                let n = avail.len().min(buf.remaining());
+                buf.put_slice(&avail[..n]);
+                n
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        inner.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: Stream + 'static> hyper::rt::Write for TrioIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
+
+impl<S: Stream + 'static> AsyncRead for TrioIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: Stream + 'static> AsyncWrite for TrioIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
 
 /// hyper's `Executor`: spawns into a trio nursery.
 #[derive(Clone, Debug)]

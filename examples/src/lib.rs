@@ -7,10 +7,9 @@
 //!   a memory channel of results), with [`http_fetch`], HTTP/1.1 parsed by `httparse`;
 //! * [`ws_chat`]: a websocket chat server (rooms, broadcast, slow clients disconnected);
 //! * [`http_server`] / [`http_client`]: hyper 1.x serving and fetching over trio-net;
-//! * [`pump_io`]: `TrioIo`, poll-based I/O (`futures-io`, hyper's `rt`) over any trio
-//!   stream, the I/O running in two pump tasks;
-//! * [`hyper_rt`], [`hyper_timer`]: hyper's executor and timer on trio, and a graceful
-//!   HTTP/1.1 connection server;
+//! * [`hyper_rt`], [`hyper_timer`]: hyper's I/O traits over trio-net's `futures-io`
+//!   adapter ([`trio_net::compat::Compat`], the I/O running in two pump tasks), hyper's
+//!   executor and timer on trio, and a graceful HTTP/1.1 connection server;
 //! * [`graceful`]: making poll-based futures cancellable, and graceful shutdown on a
 //!   budget.
 //!
@@ -44,6 +43,5 @@ pub mod http_fetch;
 pub mod http_server;
 pub mod hyper_rt;
 pub mod hyper_timer;
-pub mod pump_io;
 pub mod spider;
 pub mod ws_chat;

@@ -1,6 +1,6 @@
 //! The websocket chat server: rooms, broadcast to every member, and slow clients that
 //! cannot stall anyone else. async-tungstenite over the `futures-io` adapter
-//! ([`TrioIo`]), on trio-net's `serve_tcp`.
+//! (trio-net's [`Compat`], pumps in a nursery per connection), on trio-net's `serve_tcp`.
 //!
 //! # Protocol
 //! Connect to `ws://HOST:PORT/ROOM?nick=NAME` (room defaults to `lobby`, nick to
@@ -36,11 +36,11 @@ use futures_util::StreamExt;
 use trio_core::{
     fail_after, open_nursery, CancelHandle, CancelScope, Error, ErrorKind, Result, TaskStatus,
 };
+use trio_net::compat::Compat;
 use trio_net::{SocketListener, SocketStream};
 use trio_sync::{open_memory_channel, MemoryReceiveChannel, MemorySendChannel};
 
 use crate::graceful::{cancellable, with_grace};
-use crate::pump_io::TrioIo;
 
 /// How the chat server behaves.
 #[derive(Clone, Debug)]
@@ -192,7 +192,7 @@ fn ws_error(e: async_tungstenite::tungstenite::Error) -> Error {
 async fn session(stream: SocketStream, config: &ChatConfig, rooms: &Rooms) -> Result<()> {
     with_grace(config.grace, |shutdown| async move {
         open_nursery(|pumps| async move {
-            let io = TrioIo::new(stream, &pumps);
+            let io = Compat::new(stream, &pumps);
             let target = Rc::new(RefCell::new(String::new()));
             let seen = target.clone();
             // tungstenite's own callback signature; its error type is what it is.
@@ -280,7 +280,7 @@ async fn session(stream: SocketStream, config: &ChatConfig, rooms: &Rooms) -> Re
     .map(|_| ())
 }
 
-type Sender = async_tungstenite::WebSocketSender<TrioIo<SocketStream>>;
+type Sender = async_tungstenite::WebSocketSender<Compat<SocketStream>>;
 
 /// The writer: sends this client's queued messages, in order, until cancelled.
 async fn drain_queue(outbox: &MemoryReceiveChannel<Message>, sink: &mut Sender) -> Result<()> {

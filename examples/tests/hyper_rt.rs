@@ -14,7 +14,7 @@ use hyper::{Request, Response};
 use trio_core::{current_time, open_nursery, CancelScope, ReceiveStream, SendStream};
 use trio_examples::graceful::cancellable;
 use trio_examples::hyper_rt::serve_http1;
-use trio_examples::pump_io::TrioIo;
+use trio_examples::hyper_rt::TrioIo;
 use trio_testing::{memory_stream_pair, run_autojump};
 
 async fn slow_hello(

@@ -8,7 +8,7 @@
 //! before draining, so no push is ever left unseen.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use concurrent_queue::ConcurrentQueue;
 use polling::Poller;
@@ -27,7 +27,9 @@ pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
 /// The part of a run other threads may touch.
 pub(crate) struct Shared {
     pub(crate) id: usize,
-    pub(crate) poller: Poller,
+    /// The run's poller, for `notify` from other threads; emptied when the run ends, so
+    /// a token or waker that outlives the run does not keep its descriptors open.
+    notifier: Mutex<Option<Arc<Poller>>>,
     pub(crate) remote_runnables: ConcurrentQueue<TaskRunnable>,
     pub(crate) callbacks: ConcurrentQueue<Callback>,
     notified: AtomicBool,
@@ -37,21 +39,35 @@ pub(crate) struct Shared {
 static NEXT_RUN_ID: AtomicUsize = AtomicUsize::new(1);
 
 impl Shared {
-    pub(crate) fn new() -> std::io::Result<Arc<Shared>> {
-        Ok(Arc::new(Shared {
+    /// The shared half and the poller (which the loop keeps for itself).
+    pub(crate) fn new() -> std::io::Result<(Arc<Shared>, Arc<Poller>)> {
+        let poller = Arc::new(Poller::new()?);
+        let shared = Arc::new(Shared {
             id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
-            poller: Poller::new()?,
+            notifier: Mutex::new(Some(poller.clone())),
             remote_runnables: ConcurrentQueue::unbounded(),
             callbacks: ConcurrentQueue::unbounded(),
             notified: AtomicBool::new(false),
             finished: AtomicBool::new(false),
-        }))
+        });
+        Ok((shared, poller))
+    }
+
+    /// The run is over: forget the poller (closing it once the loop drops its own).
+    pub(crate) fn release_poller(&self) {
+        self.notifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 
     /// Wakes the loop if it may be blocked in the poller.
     pub(crate) fn wake_loop(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
-            let _ = self.poller.notify();
+            let notifier = self.notifier.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(poller) = notifier.as_ref() {
+                let _ = poller.notify();
+            }
         }
     }
 

@@ -254,7 +254,7 @@ fn libc_enoent() -> i32 {
 
 async fn wait(fd: RawFd, dir: Dir) -> Result<()> {
     let task = context::current_task();
-    let key = context::with_run(|run| run.reactor.register(&run.shared.poller, fd, dir, &task))?;
+    let key = context::with_run(|run| run.reactor.register(&run.poller, fd, dir, &task))?;
     wait_task_rescheduled(|| context::with_run(|run| run.reactor.unregister(key, dir, &task))).await
 }
 
@@ -275,5 +275,5 @@ pub async fn wait_writable(fd: RawFd) -> Result<()> {
 /// `ClosedResource`, and the poller forgets it. Call it before closing any fd that was
 /// passed to `wait_readable`/`wait_writable`. Never blocks; does nothing outside a run.
 pub fn notify_closing(fd: RawFd) {
-    context::try_with_run(|run| run.reactor.close(&run.shared.poller, fd));
+    context::try_with_run(|run| run.reactor.close(&run.poller, fd));
 }

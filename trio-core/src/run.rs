@@ -97,12 +97,13 @@ impl Runner {
         if context::in_run() {
             panic!("{}", crate::error::misuse::NESTED_RUN);
         }
-        let shared = Shared::new()
+        let (shared, poller) = Shared::new()
             .map_err(|e| Error::with_source(ErrorKind::Io, "could not create the I/O poller", e))?;
         let clock = self.clock.unwrap_or_else(|| Box::new(SystemClock::new()));
         let root = ScopeNode::new_root();
         let run = Rc::new(RunState {
             shared,
+            poller,
             queue: RefCell::new(VecDeque::new()),
             clock,
             deadlines: RefCell::new(Deadlines::default()),
@@ -188,6 +189,7 @@ impl Drop for Installed {
         // RunFinished, and what was queued is dropped here (its captures with it).
         self.0.callbacks.close();
         while self.0.callbacks.pop().is_ok() {}
+        self.0.release_poller();
         context::exit_run();
     }
 }
@@ -223,6 +225,8 @@ struct BlockedWaiter {
 /// The state of one run; owned by the loop thread.
 pub(crate) struct RunState {
     pub(crate) shared: Arc<Shared>,
+    /// The OS poller; other threads reach it only through `Shared` to notify.
+    pub(crate) poller: Arc<polling::Poller>,
     queue: RefCell<VecDeque<TaskRunnable>>,
     clock: Box<dyn Clock>,
     pub(crate) deadlines: RefCell<Deadlines>,
@@ -302,7 +306,7 @@ impl RunState {
             let skip_poll = timeout == Some(Duration::ZERO) && self.reactor.waiters() == 0;
             if !skip_poll {
                 self.instruments.before_io_wait(timeout);
-                if let Err(e) = self.reactor.poll(&self.shared.poller, timeout) {
+                if let Err(e) = self.reactor.poll(&self.poller, timeout) {
                     self.internal_error(Error::with_source(
                         ErrorKind::Internal,
                         "waiting for I/O failed",

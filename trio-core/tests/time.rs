@@ -317,3 +317,40 @@ fn subtracting_a_later_instant_panics_naming_the_mistake() {
     let msg = expect_panic(|| at(1) - at(2));
     assert!(msg.contains("later"), "{msg}");
 }
+
+#[test]
+fn jumps_without_autojump_let_a_test_stop_between_two_deadlines() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use trio_core::lowlevel::wait_all_tasks_blocked;
+    // Repeated: the loop must never hang when time moves only by jumps.
+    for _ in 0..200 {
+        let clock = MockClock::new();
+        let handle = clock.clone();
+        Runner::new()
+            .clock(clock)
+            .run(move || async move {
+                let fired = Rc::new(Cell::new(false));
+                let f = fired.clone();
+                open_nursery(|n| async move {
+                    n.start_soon(async move {
+                        sleep(secs(10)).await?;
+                        f.set(true);
+                        Ok(())
+                    });
+                    wait_all_tasks_blocked(secs(0)).await?;
+                    handle.jump(secs(9));
+                    wait_all_tasks_blocked(secs(0)).await?;
+                    assert!(!fired.get());
+                    handle.jump(secs(1));
+                    wait_all_tasks_blocked(secs(0)).await?;
+                    assert!(fired.get());
+                    assert_eq!(current_time(), at(10));
+                    Ok(())
+                })
+                .await?;
+                Ok(())
+            })
+            .unwrap();
+    }
+}

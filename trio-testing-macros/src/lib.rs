@@ -67,6 +67,13 @@ fn expand(
             "#[trio_testing::test] needs an `async fn`",
         ));
     }
+    if matches!(func.sig.output, syn::ReturnType::Default) {
+        return Err(Error::new_spanned(
+            &func.sig,
+            "#[trio_testing::test] functions return trio_core::Result<()>, so a failure \
+             can carry its error",
+        ));
+    }
     if !func.sig.generics.params.is_empty() {
         return Err(Error::new_spanned(
             &func.sig.generics,

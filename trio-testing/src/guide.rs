@@ -208,6 +208,9 @@
 //!
 //! * Never sleep in real time in a test (CI's tidy check rejects `thread::sleep` in
 //!   tests); use the mock clock and `wait_all_tasks_blocked`.
+//! * `start_soon` only schedules: the child has not run when it returns. Call
+//!   `wait_all_tasks_blocked` before jumping the clock or asserting on what the child
+//!   did.
 //! * Tasks are `'static`: share state with `Rc` (tasks need not be `Send`).
 //! * A task blocks in one trio operation at a time; to wait on two, use a nursery.
 //! * Autojump treats a task blocked on real I/O as idle: if a test mixes real sockets

@@ -98,6 +98,23 @@ pub use tls::TestCa;
 ///     Ok(())
 /// }
 /// ```
+///
+/// Misuse is a compile error naming it:
+///
+/// ```compile_fail
+/// #[trio_testing::test]
+/// fn not_async() -> trio_core::Result<()> { Ok(()) } // needs an `async fn`
+/// ```
+///
+/// ```compile_fail
+/// #[trio_testing::test(autojump)]
+/// async fn no_result() {} // must return trio_core::Result<()>
+/// ```
+///
+/// ```compile_fail
+/// #[trio_testing::test(fast)] // unknown option
+/// async fn t() -> trio_core::Result<()> { Ok(()) }
+/// ```
 pub use trio_testing_macros::test;
 
 #[doc(hidden)]

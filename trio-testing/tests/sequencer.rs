@@ -95,3 +95,30 @@ fn a_step_other_than_zero_is_a_checkpoint() -> Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn a_cancelled_wait_wakes_other_pending_steps_with_an_error() -> Result<()> {
+    run_autojump(|| async {
+        let seq = Sequencer::new();
+        let outcome = Rc::new(RefCell::new(None));
+        let (s, o) = (seq.clone(), outcome.clone());
+        open_nursery(|n| async move {
+            n.start_soon(async move {
+                // Step 2 waits for step 1, which will never come: its waiter is cancelled.
+                let r = s.step(2).await;
+                *o.borrow_mut() = Some(r.map(drop).map_err(|e| e.to_string()));
+                Ok(())
+            });
+            let r = move_on_after(Duration::from_secs(1), seq.step(1)).await;
+            assert!(r.is_err());
+            Ok(())
+        })
+        .await?;
+        let got = outcome.borrow_mut().take().expect("step 2 finished");
+        assert!(
+            got.is_err_and(|m| m.contains("broken")),
+            "step 2 must fail, not proceed"
+        );
+        Ok(())
+    })
+}
