@@ -67,7 +67,18 @@ pub enum ErrorKind {
 /// assert!(e.downcast_ref::<std::num::ParseIntError>().is_some());
 /// ```
 pub struct Error {
-    inner: Box<Inner>,
+    repr: Repr,
+}
+
+/// How an error is stored. Every cancelled sleep, timeout and operation makes a
+/// `Cancelled`, so a bare kind (no message, source or members) is kept inline and costs
+/// no allocation; anything carrying data is boxed, which keeps `Error` (and so every
+/// `Result<T, Error>`) at two words.
+enum Repr {
+    /// Just a kind: `Error::cancelled()` and the like. Displays as the kind's description.
+    Simple(ErrorKind),
+    /// A kind with a message, a source or group members.
+    Full(Box<Inner>),
 }
 
 struct Inner {
@@ -125,9 +136,14 @@ impl Error {
         if errors.iter().all(Error::is_cancelled) {
             return Error::cancelled();
         }
-        let mut e = Self::build(ErrorKind::Group, None, None);
-        e.inner.group = errors;
-        e
+        Error {
+            repr: Repr::Full(Box::new(Inner {
+                kind: ErrorKind::Group,
+                message: None,
+                source: None,
+                group: errors,
+            })),
+        }
     }
 
     fn build(
@@ -135,29 +151,46 @@ impl Error {
         message: Option<Cow<'static, str>>,
         source: Option<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
-        Error {
-            inner: Box::new(Inner {
+        let repr = if message.is_none() && source.is_none() {
+            Repr::Simple(kind)
+        } else {
+            Repr::Full(Box::new(Inner {
                 kind,
                 message,
                 source,
                 group: Vec::new(),
-            }),
+            }))
+        };
+        Error { repr }
+    }
+
+    /// The boxed part, if this error has one.
+    fn full(&self) -> Option<&Inner> {
+        match &self.repr {
+            Repr::Simple(_) => None,
+            Repr::Full(inner) => Some(inner),
         }
     }
 
     /// This error's kind.
     pub fn kind(&self) -> ErrorKind {
-        self.inner.kind
+        match &self.repr {
+            Repr::Simple(kind) => *kind,
+            Repr::Full(inner) => inner.kind,
+        }
     }
 
     /// True for the `Cancelled` error of a cancel scope. Propagate it with `?`.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.kind == ErrorKind::Cancelled
+        self.kind() == ErrorKind::Cancelled
     }
 
     /// The member errors of a group, in the order they happened; `None` for a single error.
     pub fn group(&self) -> Option<&[Error]> {
-        (self.inner.kind == ErrorKind::Group).then_some(&self.inner.group[..])
+        // A group is always built by `from_errors`, so it is always `Full`.
+        self.full()
+            .filter(|inner| inner.kind == ErrorKind::Group)
+            .map(|inner| &inner.group[..])
     }
 
     /// Every non-group error inside this one, depth first (just `self` for a single
@@ -185,15 +218,16 @@ impl Error {
     pub fn contains(&self, kind: ErrorKind) -> bool {
         // A single error is its own only leaf: answer without `leaves()`'s stack `Vec`
         // (every cancelled sleep and timeout asks this).
-        if self.inner.kind != ErrorKind::Group {
-            return self.inner.kind == kind;
+        let own = self.kind();
+        if own != ErrorKind::Group {
+            return own == kind;
         }
         self.leaves().any(|e| e.kind() == kind)
     }
 
     /// The error this one wraps, if any.
     pub fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
+        self.full()?
             .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
@@ -201,7 +235,7 @@ impl Error {
 
     /// The wrapped source as a concrete type, if it is one.
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        self.inner.source.as_deref()?.downcast_ref::<E>()
+        self.full()?.source.as_deref()?.downcast_ref::<E>()
     }
 
     /// The wrapped `io::Error`, if this error came from the OS.
@@ -211,17 +245,18 @@ impl Error {
 
     /// The message given at construction, if any.
     pub fn message(&self) -> Option<&str> {
-        self.inner.message.as_deref()
+        self.full()?.message.as_deref()
     }
 
     /// Removes `Cancelled` leaves from this error, as the scope that absorbs a cancellation
     /// does. Returns `None` when nothing else is left; groups left with one member
     /// collapse to it.
     pub(crate) fn strip_cancelled(self) -> Option<Error> {
-        match self.inner.kind {
-            ErrorKind::Cancelled => None,
-            ErrorKind::Group => {
-                let Inner { group, .. } = *self.inner;
+        match self.repr {
+            Repr::Simple(ErrorKind::Cancelled) => None,
+            Repr::Full(inner) if inner.kind == ErrorKind::Cancelled => None,
+            Repr::Full(inner) if inner.kind == ErrorKind::Group => {
+                let Inner { group, .. } = *inner;
                 let kept: Vec<Error> = group
                     .into_iter()
                     .filter_map(Error::strip_cancelled)
@@ -232,7 +267,7 @@ impl Error {
                     Some(Error::from_errors(kept))
                 }
             }
-            _ => Some(self),
+            repr => Some(Error { repr }),
         }
     }
 
@@ -242,7 +277,7 @@ impl Error {
     }
 
     fn describe_kind(&self) -> &'static str {
-        match self.inner.kind {
+        match self.kind() {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::TooSlow => "deadline expired (fail_after/fail_at)",
             ErrorKind::ClosedResource => "resource was closed",
@@ -261,7 +296,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.inner.message, &self.inner.source) {
+        match (self.message(), self.source()) {
             (Some(m), _) => f.write_str(m)?,
             (None, Some(s)) => write!(f, "{s}")?,
             (None, None) => f.write_str(self.describe_kind())?,
@@ -279,10 +314,10 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {self}", self.inner.kind)?;
+        write!(f, "{:?}: {self}", self.kind())?;
         let mut source = self.source();
         // The message may already be the source's text; show the chain below it.
-        if self.inner.message.is_none() {
+        if self.message().is_none() {
             source = source.and_then(StdError::source);
         }
         while let Some(s) = source {
@@ -341,7 +376,10 @@ impl From<Error> for std::io::Error {
         use std::io::ErrorKind as K;
         let kind = match e.kind() {
             ErrorKind::Io => {
-                let Inner { source, .. } = *e.inner;
+                let source = match e.repr {
+                    Repr::Simple(_) => None,
+                    Repr::Full(inner) => inner.source,
+                };
                 return match source.map(|s| s.downcast::<std::io::Error>()) {
                     Some(Ok(io)) => *io,
                     Some(Err(other)) => std::io::Error::other(other),
@@ -365,6 +403,9 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Error>();
 };
+
+// `Result<T, Error>` travels through every trio operation: keep `Error` at two words.
+const _: () = assert!(std::mem::size_of::<Error>() <= 16);
 
 /// Messages for programming mistakes, each naming the likely cause (Trio's
 /// `MISNESTING_ADVICE` habit). Panics and errors quote them verbatim so tests can match.

@@ -6,7 +6,7 @@ use trio_core::lowlevel::RealTime;
 use trio_core::{
     current_time, move_on_after, open_nursery, sleep, sleep_forever, Instant, Result, Runner,
 };
-use trio_testing::{run_autojump, run_with_mock_clock, MockClock};
+use trio_testing::{run_autojump, run_with_mock_clock, wait_all_tasks_blocked, MockClock};
 
 fn at(secs: u64) -> Instant {
     Instant::ZERO + Duration::from_secs(secs)
@@ -158,11 +158,22 @@ fn a_jump_from_another_thread_wakes_a_sleeping_loop() -> Result<()> {
     let clock = MockClock::new();
     let remote = clock.clone();
     Runner::new().clock(clock).run(move || async move {
-        // The loop will block with no timeout (rate 0, no autojump): only the jump's
-        // wake-up can release the sleeper.
-        let jumper = std::thread::spawn(move || remote.jump(Duration::from_secs(5)));
-        sleep(Duration::from_secs(5)).await?;
-        assert!(current_time() >= at(5));
+        let jumper = open_nursery(|n| async move {
+            n.start_soon(async {
+                sleep(Duration::from_secs(5)).await?;
+                assert!(current_time() >= at(5));
+                Ok(())
+            });
+            // Only once the sleeper's deadline (t = 5 s) is registered may the other
+            // thread jump; then the loop blocks with no timeout (rate 0, no autojump)
+            // and only the jump's wake-up can release the sleeper.
+            wait_all_tasks_blocked().await?;
+            Ok(std::thread::spawn(move || {
+                remote.jump(Duration::from_secs(5))
+            }))
+        })
+        .await?
+        .expect("nursery body finished");
         jumper.join().expect("jumper thread");
         Ok(())
     })

@@ -1,0 +1,172 @@
+//! "A cancelled sleep or timeout allocates nothing in the steady state": the `Cancelled`
+//! error that ends every sleep is stored inline (no box), and the scope node, deadline
+//! heap and wake-up reuse what the warm-up allocated. A counting global allocator counts
+//! the allocations made on the loop's thread.
+
+#![allow(unsafe_code)] // a global allocator is an `unsafe impl`; it only forwards to System
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use trio_core::{
+    fail_after, move_on_after, sleep, sleep_forever, Error, ErrorKind, Result, Runner,
+};
+use trio_testing::MockClock;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: the allocator may run while thread-locals are being torn down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+struct CountingAllocator;
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees hold; the counting touches only const-initialised thread-locals,
+// which never allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded as is (see the impl's comment).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Allocations made on this thread while `f` runs (synchronously, between awaits).
+async fn count_allocations<F, Fut>(f: F) -> Result<u64>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let r = f().await;
+    COUNTING.with(|c| c.set(false));
+    r?;
+    Ok(ALLOCATIONS.with(Cell::get))
+}
+
+const N: usize = 1_000;
+const WARM_UP: usize = 200;
+
+fn run_mock<Fut>(main: impl FnOnce() -> Fut) -> u64
+where
+    Fut: std::future::Future<Output = Result<u64>> + 'static,
+{
+    Runner::new()
+        .clock(MockClock::new().with_autojump_threshold(Duration::ZERO))
+        .run(main)
+        .unwrap()
+}
+
+#[test]
+fn a_bare_cancelled_error_allocates_nothing() {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let e = std::hint::black_box(Error::cancelled());
+    let collapsed = Error::from_errors(vec![Error::cancelled(), Error::cancelled()]);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(
+        ALLOCATIONS.with(Cell::get),
+        1,
+        "only the Vec given to from_errors"
+    );
+    // It behaves exactly as the boxed form did.
+    for e in [&e, &collapsed] {
+        assert!(e.is_cancelled());
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+        assert!(e.contains(ErrorKind::Cancelled));
+        assert!(e.group().is_none() && e.message().is_none() && e.source().is_none());
+        assert_eq!(e.to_string(), "cancelled");
+        assert_eq!(format!("{e:?}"), "Cancelled: cancelled");
+    }
+    let io: std::io::Error = e.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::Interrupted);
+}
+
+#[test]
+fn an_error_is_at_most_two_words() {
+    assert!(std::mem::size_of::<Error>() <= 16);
+    assert_eq!(
+        std::mem::size_of::<Result<()>>(),
+        std::mem::size_of::<Error>()
+    );
+}
+
+#[test]
+fn a_sleep_cancelled_by_move_on_after_allocates_nothing_in_the_steady_state() {
+    let n = run_mock(|| async {
+        let forever = || async {
+            sleep_forever().await?;
+            Ok(())
+        };
+        for _ in 0..WARM_UP {
+            move_on_after(Duration::from_secs(1), forever()).await?;
+        }
+        count_allocations(|| async {
+            for _ in 0..N {
+                let r = move_on_after(Duration::from_secs(1), forever()).await?;
+                assert!(r.is_none());
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(n, 0, "allocations during {N} timed-out sleeps");
+}
+
+#[test]
+fn sleeps_allocate_nothing_in_the_steady_state() {
+    let n = run_mock(|| async {
+        for _ in 0..WARM_UP {
+            sleep(Duration::from_millis(3)).await?;
+        }
+        count_allocations(|| async {
+            for _ in 0..N {
+                sleep(Duration::from_millis(3)).await?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(n, 0, "allocations during {N} sleeps");
+}
+
+#[test]
+fn fail_after_still_reports_too_slow_with_its_message() {
+    let e = Runner::new()
+        .clock(MockClock::new().with_autojump_threshold(Duration::ZERO))
+        .run(|| async { fail_after(Duration::from_secs(1), sleep(Duration::from_secs(2))).await })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooSlow);
+    assert_eq!(e.message(), Some("deadline expired (fail_after/fail_at)"));
+}
