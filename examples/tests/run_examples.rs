@@ -36,15 +36,29 @@ fn supervisor_demo_restarts_workers_and_shuts_down_cleanly_on_sigint() {
         "supervisor --demo failed: {:?}\n{all}",
         out.status
     );
-    // Both workers produced output, were restarted after crashing, and were stopped.
+    // Both workers produced output, and at shutdown each was either running (so it was
+    // stopped) or between a crash and its restart (so there was nothing to stop and no
+    // later run). Which of the two depends on where the SIGINT lands in the workers'
+    // real-time schedule, so the test accepts both.
+    assert!(
+        stdout.contains("SIGINT: stopping all workers"),
+        "the SIGINT was not handled:\n{all}"
+    );
     for w in 1..=2 {
+        let output = format!("[worker {w}] ");
+        assert!(all.contains(&output), "no output from worker {w}:\n{all}");
+        let about_w = format!("[supervisor] worker {w} ");
+        let lines: Vec<&str> = stdout.lines().collect();
+        let last = lines
+            .iter()
+            .rposition(|l| l.starts_with(&about_w))
+            .unwrap_or_else(|| panic!("the supervisor never reported on worker {w}:\n{all}"));
+        let stopped = lines[last].contains("stopped");
+        let left_in_backoff = lines[last].contains("crashed")
+            && !lines[last..].iter().any(|l| l.starts_with(&output));
         assert!(
-            all.contains(&format!("[worker {w}]")),
-            "no output from worker {w}:\n{all}"
-        );
-        assert!(
-            all.contains(&format!("worker {w} stopped")),
-            "worker {w} was not stopped:\n{all}"
+            stopped || left_in_backoff,
+            "worker {w} was neither stopped nor left waiting to restart:\n{all}"
         );
     }
     assert!(all.contains("run 2"), "no worker was restarted:\n{all}");

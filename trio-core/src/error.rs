@@ -4,7 +4,10 @@
 //! nursery collects them, and the leaf walk that lets code match a kind the same way for
 //! one failure or many. Invariant: a `Group` error always holds two or more errors, and
 //! a group whose leaves are all `Cancelled` is never built (it collapses to one
-//! `Cancelled`), so `is_cancelled()` answers the question users mean.
+//! `Cancelled`), so `is_cancelled()` answers the question users mean. Representation: a
+//! bare kind (with at most a static message) is stored inline, so the `Cancelled` every
+//! cancelled sleep or timeout makes costs no allocation; richer errors are boxed, and
+//! `Error` stays two words either way.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -71,13 +74,17 @@ pub struct Error {
 }
 
 /// How an error is stored. Every cancelled sleep, timeout and operation makes a
-/// `Cancelled`, so a bare kind (no message, source or members) is kept inline and costs
-/// no allocation; anything carrying data is boxed, which keeps `Error` (and so every
-/// `Result<T, Error>`) at two words.
+/// `Cancelled`, so a kind with at most a static message is kept inline and costs no
+/// allocation; anything carrying data is boxed, which keeps `Error` (and so every
+/// `Result<T, Error>`) at two words. The static message is a thin `&'static &'static str`
+/// because a fat `&'static str` beside the kind would make the error three words.
 enum Repr {
-    /// Just a kind: `Error::cancelled()` and the like. Displays as the kind's description.
-    Simple(ErrorKind),
-    /// A kind with a message, a source or group members.
+    /// `Error::cancelled()`, `Error::from_static(..)`: a kind and maybe a static message.
+    Simple {
+        kind: ErrorKind,
+        message: Option<&'static &'static str>,
+    },
+    /// A kind with an owned message, a source or group members.
     Full(Box<Inner>),
 }
 
@@ -101,6 +108,28 @@ impl Error {
         source: impl StdError + Send + Sync + 'static,
     ) -> Self {
         Self::build(kind, Some(message.into()), Some(Box::new(source)))
+    }
+
+    /// An error of `kind` with a static message, made without allocating: for errors a
+    /// hot path returns often (a `try_*` that would block, a closed resource). Takes
+    /// `&"text"` (a reference to a string literal, promoted to `'static`); usable in
+    /// `const` items.
+    ///
+    /// ```
+    /// use trio_core::{Error, ErrorKind};
+    /// const FULL: Error = Error::from_static(ErrorKind::WouldBlock, &"channel is full");
+    /// let e = FULL;
+    /// assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    /// assert_eq!(e.message(), Some("channel is full"));
+    /// assert_eq!(e.to_string(), "channel is full");
+    /// ```
+    pub const fn from_static(kind: ErrorKind, message: &'static &'static str) -> Self {
+        Error {
+            repr: Repr::Simple {
+                kind,
+                message: Some(message),
+            },
+        }
     }
 
     /// A plain message error, kind [`ErrorKind::Other`].
@@ -152,7 +181,10 @@ impl Error {
         source: Option<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
         let repr = if message.is_none() && source.is_none() {
-            Repr::Simple(kind)
+            Repr::Simple {
+                kind,
+                message: None,
+            }
         } else {
             Repr::Full(Box::new(Inner {
                 kind,
@@ -167,7 +199,7 @@ impl Error {
     /// The boxed part, if this error has one.
     fn full(&self) -> Option<&Inner> {
         match &self.repr {
-            Repr::Simple(_) => None,
+            Repr::Simple { .. } => None,
             Repr::Full(inner) => Some(inner),
         }
     }
@@ -175,7 +207,7 @@ impl Error {
     /// This error's kind.
     pub fn kind(&self) -> ErrorKind {
         match &self.repr {
-            Repr::Simple(kind) => *kind,
+            Repr::Simple { kind, .. } => *kind,
             Repr::Full(inner) => inner.kind,
         }
     }
@@ -187,10 +219,16 @@ impl Error {
 
     /// The member errors of a group, in the order they happened; `None` for a single error.
     pub fn group(&self) -> Option<&[Error]> {
-        // A group is always built by `from_errors`, so it is always `Full`.
-        self.full()
-            .filter(|inner| inner.kind == ErrorKind::Group)
-            .map(|inner| &inner.group[..])
+        match &self.repr {
+            // Only `from_static(Group, ..)` makes this: a group with no members, as
+            // `Error::new(ErrorKind::Group, ..)` gives.
+            Repr::Simple {
+                kind: ErrorKind::Group,
+                ..
+            } => Some(&[]),
+            Repr::Simple { .. } => None,
+            Repr::Full(inner) => (inner.kind == ErrorKind::Group).then_some(&inner.group[..]),
+        }
     }
 
     /// Every non-group error inside this one, depth first (just `self` for a single
@@ -245,7 +283,10 @@ impl Error {
 
     /// The message given at construction, if any.
     pub fn message(&self) -> Option<&str> {
-        self.full()?.message.as_deref()
+        match &self.repr {
+            Repr::Simple { message, .. } => message.copied(),
+            Repr::Full(inner) => inner.message.as_deref(),
+        }
     }
 
     /// Removes `Cancelled` leaves from this error, as the scope that absorbs a cancellation
@@ -253,7 +294,10 @@ impl Error {
     /// collapse to it.
     pub(crate) fn strip_cancelled(self) -> Option<Error> {
         match self.repr {
-            Repr::Simple(ErrorKind::Cancelled) => None,
+            Repr::Simple {
+                kind: ErrorKind::Cancelled,
+                ..
+            } => None,
             Repr::Full(inner) if inner.kind == ErrorKind::Cancelled => None,
             Repr::Full(inner) if inner.kind == ErrorKind::Group => {
                 let Inner { group, .. } = *inner;
@@ -377,7 +421,7 @@ impl From<Error> for std::io::Error {
         let kind = match e.kind() {
             ErrorKind::Io => {
                 let source = match e.repr {
-                    Repr::Simple(_) => None,
+                    Repr::Simple { .. } => None,
                     Repr::Full(inner) => inner.source,
                 };
                 return match source.map(|s| s.downcast::<std::io::Error>()) {

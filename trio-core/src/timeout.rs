@@ -138,5 +138,9 @@ pub async fn fail_at<T>(deadline: Instant, body: impl Future<Output = Result<T>>
 }
 
 fn too_slow<T>(r: Result<Option<T>>) -> Result<T> {
-    r?.ok_or_else(|| Error::new(ErrorKind::TooSlow, "deadline expired (fail_after/fail_at)"))
+    // A static message: an expired `fail_after` costs no allocation.
+    r?.ok_or(Error::from_static(
+        ErrorKind::TooSlow,
+        &"deadline expired (fail_after/fail_at)",
+    ))
 }

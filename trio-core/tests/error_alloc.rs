@@ -114,6 +114,49 @@ fn a_bare_cancelled_error_allocates_nothing() {
 }
 
 #[test]
+fn a_static_message_error_allocates_nothing_and_matches_error_new() {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let e = std::hint::black_box(Error::from_static(ErrorKind::ClosedResource, &"closed"));
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCATIONS.with(Cell::get), 0);
+    let boxed = Error::new(ErrorKind::ClosedResource, "closed");
+    for e in [&e, &boxed] {
+        assert_eq!(e.kind(), ErrorKind::ClosedResource);
+        assert!(!e.is_cancelled() && e.contains(ErrorKind::ClosedResource));
+        assert_eq!(e.message(), Some("closed"));
+        assert!(e.source().is_none() && e.group().is_none());
+        assert!(e.downcast_ref::<std::io::Error>().is_none());
+        assert_eq!(e.to_string(), "closed");
+        assert_eq!(format!("{e:?}"), "ClosedResource: closed");
+    }
+    // Even the odd `Group` kind answers as `Error::new` would: a group with no members.
+    for g in [
+        Error::from_static(ErrorKind::Group, &"g"),
+        Error::new(ErrorKind::Group, "g"),
+    ] {
+        assert_eq!(g.group().map(<[Error]>::len), Some(0));
+        assert_eq!(g.to_string(), "g (0 errors:)");
+    }
+    let io: std::io::Error = e.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::NotConnected);
+    assert_eq!(io.to_string(), "closed");
+}
+
+#[test]
+fn a_cancelled_error_with_a_static_message_is_still_absorbed_by_its_scope() {
+    let r = Runner::new()
+        .run(|| async {
+            move_on_after(Duration::ZERO, async {
+                Err::<(), _>(Error::from_static(ErrorKind::Cancelled, &"gone"))
+            })
+            .await
+        })
+        .unwrap();
+    assert!(r.is_none());
+}
+
+#[test]
 fn an_error_is_at_most_two_words() {
     assert!(std::mem::size_of::<Error>() <= 16);
     assert_eq!(
@@ -159,6 +202,31 @@ fn sleeps_allocate_nothing_in_the_steady_state() {
         .await
     });
     assert_eq!(n, 0, "allocations during {N} sleeps");
+}
+
+#[test]
+fn an_expired_fail_after_allocates_nothing_in_the_steady_state() {
+    let n = run_mock(|| async {
+        let expire = || async {
+            let r = fail_after(Duration::from_secs(1), async {
+                sleep_forever().await?;
+                Ok(())
+            })
+            .await;
+            assert_eq!(r.unwrap_err().kind(), ErrorKind::TooSlow);
+        };
+        for _ in 0..WARM_UP {
+            expire().await;
+        }
+        count_allocations(|| async {
+            for _ in 0..N {
+                expire().await;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(n, 0, "allocations during {N} expired fail_after");
 }
 
 #[test]

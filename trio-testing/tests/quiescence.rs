@@ -8,10 +8,13 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use trio_core::lowlevel::{wait_readable, ParkingLot, RealTime};
-use trio_core::{checkpoint, current_time, open_nursery, sleep, sleep_forever, Instant, Result};
+use trio_core::lowlevel::{wait_readable, Instrument, ParkingLot, RealTime};
+use trio_core::{
+    checkpoint, current_time, open_nursery, sleep, sleep_forever, Instant, Result, Runner,
+};
 use trio_testing::{
     run_autojump, run_with_mock_clock, wait_all_tasks_blocked, wait_all_tasks_blocked_with_cushion,
+    MockClock,
 };
 
 #[test]
@@ -189,47 +192,82 @@ fn readable_io_is_noticed_before_declaring_quiescence() -> Result<()> {
     })
 }
 
+/// Once armed, at the run loop's next blocking wait for I/O: spends `IDLE_BEFORE_IO` of
+/// real time, then writes one byte to its socket. It acts on the run's own thread, between
+/// the idle check and the poll, so the I/O arrives inside the cushion however loaded the
+/// machine is: no second thread races against the cushion.
+struct WriteWhenIdle {
+    armed: Rc<Cell<bool>>,
+    writer: UnixStream,
+}
+
+const IDLE_BEFORE_IO: Duration = Duration::from_millis(20);
+
+impl Instrument for WriteWhenIdle {
+    fn before_io_wait(&self, timeout: Option<Duration>) {
+        // A zero timeout is a poll between runnable batches, not an idle wait.
+        if timeout == Some(Duration::ZERO) || !self.armed.replace(false) {
+            return;
+        }
+        // The loop is idle from here on: spend some real time inside the cushion (on the
+        // loop's thread, so the cushion cannot end first; tests never sleep), then let
+        // the I/O arrive. A cushion counted from the first idle moment would now have
+        // only CUSHION - IDLE_BEFORE_IO left, which the assertion below detects.
+        let t = RealTime::now();
+        while t.elapsed() < IDLE_BEFORE_IO {
+            std::hint::spin_loop();
+        }
+        (&self.writer)
+            .write_all(b"!")
+            .expect("write to the socket pair");
+    }
+}
+
 #[test]
 fn io_arriving_during_the_cushion_restarts_it() -> Result<()> {
     const CUSHION: Duration = Duration::from_millis(200);
-    run_with_mock_clock(|_clock| async {
-        let (a, mut b) = UnixStream::pair()?;
-        a.set_nonblocking(true)?;
-        let read_at = Rc::new(Cell::new(None));
-        let r = read_at.clone();
-        open_nursery(|n| async move {
-            let r2 = r.clone();
-            n.start_soon(async move {
-                let mut a = a;
-                wait_readable(a.as_raw_fd()).await?;
-                let mut byte = [0];
-                assert_eq!(a.read(&mut byte)?, 1);
-                r2.set(Some(RealTime::now()));
+    let (a, b) = UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    let armed = Rc::new(Cell::new(false));
+    let instrument = WriteWhenIdle {
+        armed: armed.clone(),
+        writer: b,
+    };
+    Runner::new()
+        .clock(MockClock::new())
+        .instrument(instrument)
+        .run(move || async move {
+            let read_at = Rc::new(Cell::new(None));
+            let r = read_at.clone();
+            open_nursery(|n| async move {
+                let r2 = r.clone();
+                n.start_soon(async move {
+                    let mut a = a;
+                    wait_readable(a.as_raw_fd()).await?;
+                    let mut byte = [0];
+                    assert_eq!(a.read(&mut byte)?, 1);
+                    r2.set(Some(RealTime::now()));
+                    Ok(())
+                });
+                wait_all_tasks_blocked().await?; // the reader is now blocked on I/O
+                let first_idle = RealTime::now();
+                armed.set(true); // the next idle wait, inside the cushion, brings the I/O
+                wait_all_tasks_blocked_with_cushion(CUSHION).await?;
+                let returned = RealTime::now();
+                let read = r.get().expect("the I/O woke the reader before quiescence");
+                assert!(
+                    read >= first_idle.after(IDLE_BEFORE_IO),
+                    "the byte arrived only after the loop idled inside the cushion"
+                );
+                assert!(
+                    returned >= read.after(CUSHION),
+                    "the cushion must count from the last wake-up, not from the first idle moment"
+                );
                 Ok(())
-            });
-            wait_all_tasks_blocked().await?;
-            // Another thread writes a little later, while the run is idle inside the
-            // cushion (busy-waiting: tests never sleep).
-            let writer = std::thread::spawn(move || {
-                let t = RealTime::now();
-                while t.elapsed() < Duration::from_millis(10) {
-                    std::hint::spin_loop();
-                }
-                b.write_all(b"!").map(|_| b)
-            });
-            wait_all_tasks_blocked_with_cushion(CUSHION).await?;
-            let returned = RealTime::now();
-            let read = r.get().expect("the I/O woke the reader before quiescence");
-            assert!(
-                returned >= read.after(CUSHION),
-                "the cushion must count from the last wake-up, not from the first idle moment"
-            );
-            drop(writer.join().expect("writer thread"));
+            })
+            .await?;
             Ok(())
         })
-        .await?;
-        Ok(())
-    })
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Project automation for trio-rs, run as `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks, in the order that fails fastest: formatting, the tidy
-//!   rules below, clippy with warnings denied, every test (unit, integration, doc),
-//!   rustdoc with broken links denied, every example built, and the benchmarks in
-//!   `--quick` mode so they never rot.
+//!   rules below, clippy with warnings denied, every example built (the example tests
+//!   run them), every test (unit, integration, doc), rustdoc with broken links denied,
+//!   and the benchmarks in `--quick` mode so they never rot.
 //! - `bench [--quick]`: the side-by-side benchmarks against tokio and smol.
 //! - `tidy`: project rules no compiler checks (see [`tidy`]).
 
@@ -76,6 +76,8 @@ fn ci() -> Result<(), String> {
         ],
         &[],
     )?;
+    // Every example first: tests in examples/tests run the example binaries themselves.
+    cargo(&["build", "--workspace", "--examples"], &[])?;
     // Unit and integration tests, then doctests (nextest does not run doctests).
     cargo(
         &["test", "--workspace", "--all-targets", "--no-fail-fast"],
@@ -89,7 +91,6 @@ fn ci() -> Result<(), String> {
             "-D warnings -D rustdoc::broken_intra_doc_links",
         )],
     )?;
-    cargo(&["build", "--workspace", "--examples"], &[])?;
     bench(&["--quick".to_string()])?;
     eprintln!("\nxtask ci: all green in {:.0?}", started.elapsed());
     Ok(())

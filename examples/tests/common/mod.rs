@@ -226,11 +226,14 @@ where
         }
     })
     .expect("trio run failed");
-    // A to_thread worker may drop its clone of the run's token (which owns the poller's
-    // descriptors) a moment after `run` returned; give it that moment, without sleeping.
+    // The run's poller is closed when `run` returns, but a worker thread (an abandoned
+    // `to_thread` call, say) may still be letting go of a descriptor: give it time,
+    // without sleeping. The bound is a generous last resort for a real leak (which then
+    // costs this long once), not a timing assumption: on a loaded machine a thread can
+    // wait hundreds of milliseconds for a core.
     let settle = std::time::Instant::now();
     let mut fds_after = open_fds();
-    while fds_after != fds_before && settle.elapsed() < std::time::Duration::from_millis(500) {
+    while fds_after != fds_before && settle.elapsed() < std::time::Duration::from_secs(5) {
         std::thread::yield_now();
         fds_after = open_fds();
     }
