@@ -309,23 +309,26 @@ impl<T> From<SendError<T>> for Error {
     }
 }
 
-fn closed_error() -> Error {
-    Error::new(ErrorKind::ClosedResource, "this channel handle was closed")
-}
+// Static errors: a failed `try_receive` in a polling loop should not allocate.
+const CLOSED: Error =
+    Error::from_static(ErrorKind::ClosedResource, &"this channel handle was closed");
+const END: Error = Error::from_static(
+    ErrorKind::EndOfChannel,
+    &"every send handle of the channel was closed and the buffer is drained",
+);
+const EMPTY: Error = Error::from_static(
+    ErrorKind::WouldBlock,
+    &"nothing to receive (buffer empty and no sender waiting)",
+);
+const RECEIVE_FAILED: &&str = &"receive failed";
 
 fn receive_error(kind: ErrorKind) -> Error {
     match kind {
         ErrorKind::Cancelled => Error::cancelled(),
-        ErrorKind::ClosedResource => closed_error(),
-        ErrorKind::EndOfChannel => Error::new(
-            ErrorKind::EndOfChannel,
-            "every send handle of the channel was closed and the buffer is drained",
-        ),
-        ErrorKind::WouldBlock => Error::new(
-            ErrorKind::WouldBlock,
-            "nothing to receive (buffer empty and no sender waiting)",
-        ),
-        kind => Error::new(kind, "receive failed"),
+        ErrorKind::ClosedResource => CLOSED,
+        ErrorKind::EndOfChannel => END,
+        ErrorKind::WouldBlock => EMPTY,
+        kind => Error::from_static(kind, RECEIVE_FAILED),
     }
 }
 
