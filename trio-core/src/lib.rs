@@ -62,6 +62,7 @@
 mod cancel;
 mod checkpoint;
 mod clock;
+mod conflict;
 mod context;
 mod deadline;
 mod entry_queue;

@@ -6,6 +6,7 @@
 
 pub use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort, WaitTaskRescheduled};
 pub use crate::clock::RealTime;
+pub use crate::conflict::{ConflictDetector, ConflictGuard};
 pub use crate::entry_queue::TrioToken;
 pub use crate::instrument::Instrument;
 pub use crate::local::RunVar;

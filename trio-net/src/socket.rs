@@ -17,7 +17,7 @@
 //! cancel point (so it is a schedule point, and a completed operation is never reported
 //! as cancelled). Otherwise the reactor wait is the checkpoint.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -178,36 +178,4 @@ fn ip_addr(addr: SockAddr) -> Result<SocketAddr> {
     })
 }
 
-/// Detects two tasks using one direction of a resource at once (Trio's
-/// `ConflictDetector`): the second gets `BusyResource` instead of interleaving.
-#[derive(Debug)]
-pub(crate) struct ConflictDetector {
-    busy: Cell<bool>,
-    message: &'static str,
-}
-
-/// Marks the direction busy until dropped (also when the operation's future is dropped).
-pub(crate) struct ConflictGuard<'a>(&'a Cell<bool>);
-
-impl ConflictDetector {
-    pub(crate) const fn new(message: &'static str) -> Self {
-        ConflictDetector {
-            busy: Cell::new(false),
-            message,
-        }
-    }
-
-    /// Claims the direction, or fails with `BusyResource` naming the conflict.
-    pub(crate) fn enter(&self) -> Result<ConflictGuard<'_>> {
-        if self.busy.replace(true) {
-            return Err(Error::new(ErrorKind::BusyResource, self.message));
-        }
-        Ok(ConflictGuard(&self.busy))
-    }
-}
-
-impl Drop for ConflictGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
+pub(crate) use trio_core::lowlevel::ConflictDetector;

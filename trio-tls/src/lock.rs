@@ -1,6 +1,6 @@
-//! The two small synchronization tools a `TlsStream` needs: a fair task lock built on
-//! `ParkingLot` (trio-tls depends on trio-core only), and a conflict detector that turns
-//! concurrent misuse into `BusyResource`.
+//! The fair task lock a `TlsStream` needs, built on `ParkingLot` (trio-tls depends on
+//! trio-core only; it yields only when it has to wait); the conflict detector that turns
+//! concurrent misuse into `BusyResource` is trio-core's.
 //!
 //! Invariant of [`TaskLock`]: `held` is true exactly while some task owns the lock. A
 //! release with waiters hands ownership straight to the longest-waiting task (so `held`
@@ -10,7 +10,7 @@
 use std::cell::Cell;
 
 use trio_core::lowlevel::ParkingLot;
-use trio_core::{checkpoint_if_cancelled, Error, ErrorKind, Result};
+use trio_core::{checkpoint_if_cancelled, Result};
 
 /// A fair async mutex without data, for one run (not `Send`).
 #[derive(Debug, Default)]
@@ -58,37 +58,4 @@ impl Drop for TaskLockGuard<'_> {
     }
 }
 
-/// Detects two tasks using one direction of a stream at once (Trio's `ConflictDetector`).
-#[derive(Debug)]
-pub(crate) struct ConflictDetector {
-    busy: Cell<bool>,
-    message: &'static str,
-}
-
-/// Marks the direction free again when dropped.
-pub(crate) struct ConflictGuard<'a> {
-    busy: &'a Cell<bool>,
-}
-
-impl ConflictDetector {
-    pub(crate) const fn new(message: &'static str) -> Self {
-        ConflictDetector {
-            busy: Cell::new(false),
-            message,
-        }
-    }
-
-    /// Enters the direction, or fails at once with `BusyResource` naming the mistake.
-    pub(crate) fn enter(&self) -> Result<ConflictGuard<'_>> {
-        if self.busy.replace(true) {
-            return Err(Error::new(ErrorKind::BusyResource, self.message));
-        }
-        Ok(ConflictGuard { busy: &self.busy })
-    }
-}
-
-impl Drop for ConflictGuard<'_> {
-    fn drop(&mut self) {
-        self.busy.set(false);
-    }
-}
+pub(crate) use trio_core::lowlevel::ConflictDetector;
