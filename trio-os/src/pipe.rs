@@ -5,12 +5,14 @@
 //! `notify_closing`, so a task blocked on it wakes with `ClosedResource` and the reactor
 //! forgets the fd before its number can be reused.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
-use trio_core::lowlevel::{notify_closing, wait_readable, wait_writable};
+use trio_core::lowlevel::{
+    notify_closing, wait_readable, wait_writable, ConflictDetector, ConflictGuard,
+};
 use trio_core::{
     cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, AsyncResource, Error,
     ErrorKind, ReceiveStream, Result, SendStream,
@@ -45,26 +47,17 @@ pub fn pipe() -> Result<(PipeSendStream, PipeReceiveStream)> {
 struct FdHolder {
     /// `None` once closed.
     fd: RefCell<Option<OwnedFd>>,
-    busy: Cell<bool>,
-}
-
-/// Clears the busy flag when the operation ends, however it ends.
-struct BusyGuard<'a>(&'a Cell<bool>);
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
+    busy: ConflictDetector,
 }
 
 impl FdHolder {
-    fn new(fd: OwnedFd) -> Result<Self> {
+    fn new(fd: OwnedFd, busy_message: &'static str) -> Result<Self> {
         // Our end only: the child's end of a pipe is a separate open file description,
         // so it keeps blocking semantics.
         rustix::io::ioctl_fionbio(&fd, true).map_err(io::Error::from)?;
         Ok(FdHolder {
             fd: RefCell::new(Some(fd)),
-            busy: Cell::new(false),
+            busy: ConflictDetector::new(busy_message),
         })
     }
 
@@ -78,14 +71,8 @@ impl FdHolder {
         }
     }
 
-    fn enter(&self, what: &str) -> Result<BusyGuard<'_>> {
-        if self.busy.replace(true) {
-            return Err(Error::new(
-                ErrorKind::BusyResource,
-                format!("another task is already {what} this pipe"),
-            ));
-        }
-        Ok(BusyGuard(&self.busy))
+    fn enter(&self) -> Result<ConflictGuard<'_>> {
+        self.busy.enter()
     }
 
     fn with_fd<T>(
@@ -140,7 +127,7 @@ impl PipeSendStream {
     /// sets it non-blocking.
     pub fn new(fd: OwnedFd) -> Result<Self> {
         Ok(PipeSendStream {
-            holder: FdHolder::new(fd)?,
+            holder: FdHolder::new(fd, "another task is already sending on this pipe")?,
         })
     }
 
@@ -160,7 +147,7 @@ impl PipeReceiveStream {
     /// it non-blocking.
     pub fn new(fd: OwnedFd) -> Result<Self> {
         Ok(PipeReceiveStream {
-            holder: FdHolder::new(fd)?,
+            holder: FdHolder::new(fd, "another task is already receiving from this pipe")?,
         })
     }
 
@@ -197,7 +184,7 @@ impl AsyncResource for PipeReceiveStream {
 
 impl SendStream for PipeSendStream {
     async fn send_all(&self, data: &[u8]) -> Result<()> {
-        let _busy = self.holder.enter("sending on")?;
+        let _busy = self.holder.enter()?;
         self.holder.raw()?; // closed: an error even for empty data
         checkpoint_if_cancelled().await?;
         let mut sent = 0;
@@ -223,7 +210,7 @@ impl SendStream for PipeSendStream {
     }
 
     async fn wait_send_all_might_not_block(&self) -> Result<()> {
-        let _busy = self.holder.enter("sending on")?;
+        let _busy = self.holder.enter()?;
         wait_writable(self.holder.raw()?).await
     }
 }
@@ -233,7 +220,7 @@ impl ReceiveStream for PipeReceiveStream {
         if buf.is_empty() {
             return Err(Error::msg("receive_some needs a non-empty buffer"));
         }
-        let _busy = self.holder.enter("receiving from")?;
+        let _busy = self.holder.enter()?;
         checkpoint_if_cancelled().await?;
         loop {
             match self.holder.with_fd(|fd| rustix::io::read(fd, &mut *buf))? {
