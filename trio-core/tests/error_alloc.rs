@@ -5,8 +5,6 @@
 
 #![allow(unsafe_code)] // a global allocator is an `unsafe impl`; it only forwards to System
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use trio_core::{
@@ -14,79 +12,10 @@ use trio_core::{
 };
 use trio_testing::MockClock;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator may run while thread-locals are being torn down.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-struct CountingAllocator;
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees hold; the counting touches only const-initialised thread-locals,
-// which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded as is (see the impl's comment).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Allocations made on this thread while `f` runs (synchronously, between awaits).
-async fn count_allocations<F, Fut>(f: F) -> Result<u64>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|c| c.set(true));
-    let r = f().await;
-    COUNTING.with(|c| c.set(false));
-    r?;
-    Ok(ALLOCATIONS.with(Cell::get))
-}
-
-const N: usize = 1_000;
-const WARM_UP: usize = 200;
-
-fn run_mock<Fut>(main: impl FnOnce() -> Fut) -> u64
-where
-    Fut: std::future::Future<Output = Result<u64>> + 'static,
-{
-    Runner::new()
-        .clock(MockClock::new().with_autojump_threshold(Duration::ZERO))
-        .run(main)
-        .unwrap()
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{count_allocations, run_mock, ALLOCATIONS, COUNTING, N, WARM_UP};
+use std::cell::Cell;
 
 #[test]
 fn a_bare_cancelled_error_allocates_nothing() {
