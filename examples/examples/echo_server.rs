@@ -6,12 +6,14 @@
 //! cargo run --example echo_client            # in another terminal
 //! ```
 //!
-//! Stop it with Ctrl-C.
+//! Stop it with Ctrl-C (or SIGTERM): the server stops accepting, every connection is
+//! closed, and the program exits 0.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use trio_core::{open_nursery, ErrorKind, ReceiveStream, Result, SendStream};
+use trio_core::{open_nursery, AsyncResource, ErrorKind, ReceiveStream, Result, SendStream};
+use trio_examples::shutdown::until_stopped;
 use trio_net::{serve_tcp, SocketStream};
 
 async fn echo(stream: SocketStream, id: u64) -> Result<()> {
@@ -32,6 +34,8 @@ async fn echo(stream: SocketStream, id: u64) -> Result<()> {
         }
     }
     .await;
+    // Closed on every path, cancellation (Ctrl-C) included; closing cannot fail.
+    let _ = stream.aclose().await;
     match outcome {
         Ok(()) => println!("echo server {id}: connection closed"),
         // A client vanishing is that connection's business, not the server's: report it
@@ -57,7 +61,7 @@ fn main() -> Result<()> {
             next_id.set(next_id.get() + 1);
             echo(stream, next_id.get())
         };
-        open_nursery(|nursery| async move {
+        let server = open_nursery(|nursery| async move {
             let listeners = nursery
                 .start(|status| serve_tcp(handler, port, Some("127.0.0.1"), status))
                 .await?;
@@ -65,8 +69,9 @@ fn main() -> Result<()> {
                 println!("echo server listening on {}", l.local_addr()?);
             }
             Ok(())
-        })
-        .await?;
+        });
+        until_stopped("echo server", None, server).await?;
+        println!("echo server stopped");
         Ok(())
     })
 }

@@ -2,13 +2,15 @@
 //! `cargo run -p trio-examples --example hyper_server -- [--port N] [--for SECS]`.
 //!
 //! Try `curl http://127.0.0.1:PORT/`, `curl -d hi http://127.0.0.1:PORT/echo` or
-//! `curl 'http://127.0.0.1:PORT/slow?ms=500'`. With `--for SECS` the server's scope is
-//! cancelled after that long: connections get a graceful shutdown, then the program exits.
+//! `curl 'http://127.0.0.1:PORT/slow?ms=500'`. On Ctrl-C or SIGTERM (or after `--for SECS`)
+//! the server's scope is cancelled: connections get a graceful shutdown (a request in
+//! flight still gets its response), then the program exits 0.
 
 use std::time::Duration;
 
-use trio_core::{move_on_after, open_nursery};
+use trio_core::open_nursery;
 use trio_examples::http_server::serve;
+use trio_examples::shutdown::until_stopped;
 
 fn main() -> trio_core::Result<()> {
     let mut port = 8080u16;
@@ -38,14 +40,7 @@ fn main() -> trio_core::Result<()> {
             println!("listening on http://{}/", listeners[0].local_addr()?);
             Ok(())
         });
-        match run_for {
-            Some(d) => {
-                move_on_after(d, body).await?;
-            }
-            None => {
-                body.await?;
-            }
-        }
+        until_stopped("hyper server", run_for, body).await?;
         println!("server stopped");
         Ok(())
     })

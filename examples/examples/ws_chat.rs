@@ -4,12 +4,14 @@
 //! Connect with any websocket client to `ws://127.0.0.1:PORT/ROOM?nick=NAME`, e.g.
 //! `python3 -m websockets ws://127.0.0.1:9000/lobby?nick=ann`. Every message goes to every
 //! member of the room. A client that falls 32 messages behind is disconnected (close code
-//! 1008) rather than slowing the room down. With `--for SECS` the server is cancelled after
-//! that long and every client gets a close frame (1001) before the connections close.
+//! 1008) rather than slowing the room down. On Ctrl-C or SIGTERM (or after `--for SECS`)
+//! the server is cancelled: every client gets a close frame (1001) before its connection
+//! closes, and the program exits 0.
 
 use std::time::Duration;
 
-use trio_core::{move_on_after, open_nursery};
+use trio_core::open_nursery;
+use trio_examples::shutdown::until_stopped;
 use trio_examples::ws_chat::{serve_chat, ChatConfig, Rooms};
 
 fn main() -> trio_core::Result<()> {
@@ -47,14 +49,7 @@ fn main() -> trio_core::Result<()> {
             println!("chat on ws://{}/lobby?nick=you", listeners[0].local_addr()?);
             Ok(())
         });
-        match run_for {
-            Some(d) => {
-                move_on_after(d, server).await?;
-            }
-            None => {
-                server.await?;
-            }
-        }
+        until_stopped("chat server", run_for, server).await?;
         println!("chat server stopped");
         Ok(())
     })

@@ -1,6 +1,14 @@
 //! A minimal HTTP/1.1 GET over any trio stream, for the spider: the request is written
 //! by hand (it is one format string), the response is parsed by `httparse` (status line,
-//! headers, chunk sizes). One request per connection (`Connection: close`).
+//! headers, chunk sizes).
+//!
+//! [`exchange`] asks for a persistent connection (HTTP/1.1's default) and says whether the
+//! connection may carry another request ([`Response::reusable`]): only when the server
+//! speaks HTTP/1.1, did not say `Connection: close`, delimited the body (length or
+//! chunked) and sent nothing after it. A failure reports whether any byte of the response
+//! had arrived ([`Failure::nothing_received`]): on a reused connection that is how a
+//! request that hit a connection the server had already closed is told apart from a real
+//! failure. [`get`] is the one-shot form (`Connection: close`).
 
 use trio_core::{Error, ErrorKind, Result, Stream};
 
@@ -10,11 +18,18 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// Response heads larger than this are refused.
 pub const MAX_HEAD: usize = 64 * 1024;
 
+/// The `User-Agent` the spider sends, and the name it looks for in `robots.txt`.
+pub const USER_AGENT: &str = "trio-rs-spider/0.1";
+
 /// A received response.
 #[derive(Debug, Clone)]
 pub struct Response {
     /// The status code.
     pub status: u16,
+    /// The minor HTTP version of the response: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub version: u8,
+    /// Whether the connection may carry another request (see the module doc).
+    pub reusable: bool,
     /// Header names (lower-cased) and values, in order.
     pub headers: Vec<(String, String)>,
     /// The decoded body (chunked transfer coding removed).
@@ -39,11 +54,60 @@ fn bad(msg: impl Into<String>) -> Error {
     )
 }
 
-/// Sends `GET target` with `Host: host` on `stream` and reads the whole response.
+/// A failed [`exchange`].
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong (`Cancelled` if the caller's scope was cancelled).
+    pub error: Error,
+    /// No byte of the response had arrived: the request may never have reached the
+    /// server's application (on a reused connection: the server had closed it).
+    pub nothing_received: bool,
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        f.error
+    }
+}
+
+/// Sends `GET target` with `Host: host` on `stream` and reads the whole response, asking
+/// for `Connection: close`.
 pub async fn get<S: Stream>(stream: &S, host: &str, target: &str) -> Result<Response> {
+    Ok(exchange(stream, host, target, false).await?)
+}
+
+/// Sends `GET target` with `Host: host` on `stream` and reads the whole response. With
+/// `keep_alive` the connection is left open for another request if the response allows it
+/// ([`Response::reusable`]); without, the request says `Connection: close`.
+pub async fn exchange<S: Stream>(
+    stream: &S,
+    host: &str,
+    target: &str,
+    keep_alive: bool,
+) -> std::result::Result<Response, Failure> {
+    let mut received = 0usize;
+    let r = read_response(stream, host, target, keep_alive, &mut received).await;
+    r.map_err(|error| Failure {
+        error,
+        nothing_received: received == 0,
+    })
+}
+
+async fn read_response<S: Stream>(
+    stream: &S,
+    host: &str,
+    target: &str,
+    keep_alive: bool,
+    received: &mut usize,
+) -> Result<Response> {
+    let connection = if keep_alive {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
     let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: trio-rs-spider/0.1\r\n\
-         Accept: text/html, */*\r\nConnection: close\r\n\r\n"
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n\
+         Accept: text/html, */*\r\n{connection}\r\n"
     );
     stream.send_all(request.as_bytes()).await?;
 
@@ -51,7 +115,7 @@ pub async fn get<S: Stream>(stream: &S, host: &str, target: &str) -> Result<Resp
     let mut chunk = vec![0u8; 16 * 1024];
     let mut eof = false;
     // 1. The head.
-    let (status, headers, head_len) = loop {
+    let (status, version, headers, head_len) = loop {
         if !buf.is_empty() {
             let mut hs = [httparse::EMPTY_HEADER; 64];
             let mut resp = httparse::Response::new(&mut hs);
@@ -68,7 +132,7 @@ pub async fn get<S: Stream>(stream: &S, host: &str, target: &str) -> Result<Resp
                             )
                         })
                         .collect::<Vec<_>>();
-                    break (status, headers, n);
+                    break (status, resp.version.unwrap_or(0), headers, n);
                 }
                 httparse::Status::Partial => {}
             }
@@ -80,10 +144,17 @@ pub async fn get<S: Stream>(stream: &S, host: &str, target: &str) -> Result<Resp
             return Err(bad("head too large"));
         }
         eof = read_more(stream, &mut buf, &mut chunk).await?;
+        *received = buf.len();
     };
     buf.drain(..head_len);
+    let closes = headers.iter().any(|(n, v)| {
+        n == "connection" && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+    });
     let mut resp = Response {
         status,
+        version,
+        // Settled below, once the body turns out to be delimited.
+        reusable: keep_alive && version >= 1 && !closes,
         headers,
         body: Vec::new(),
     };
@@ -113,7 +184,9 @@ pub async fn get<S: Stream>(stream: &S, host: &str, target: &str) -> Result<Resp
                     resp.body.extend_from_slice(&buf[n..n + size]);
                     buf.drain(..n + size + 2);
                     if size == 0 {
-                        // Trailers are ignored; the connection closes after this.
+                        // Trailers were refused above (the CRLF check); bytes after the
+                        // body would be a response nobody asked for.
+                        resp.reusable &= buf.is_empty();
                         return Ok(resp);
                     }
                 }
@@ -140,9 +213,12 @@ pub async fn get<S: Stream>(stream: &S, host: &str, target: &str) -> Result<Resp
     }
     let no_body = status / 100 == 1 || status == 204 || status == 304;
     let want = if no_body { Some(0) } else { length };
+    // A body that runs to the end of the stream leaves no connection to reuse.
+    resp.reusable &= want.is_some();
     loop {
         match want {
             Some(n) if buf.len() >= n => {
+                resp.reusable &= buf.len() == n;
                 buf.truncate(n);
                 break;
             }

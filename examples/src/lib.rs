@@ -4,14 +4,15 @@
 //! wrappers, so the integration tests drive the same code) and the glue they share:
 //!
 //! * [`spider`]: a web crawler (`CapacityLimiter`, `fail_after`, retries with back-off,
-//!   a memory channel of results), with [`http_fetch`], HTTP/1.1 parsed by `httparse`;
+//!   a memory channel of results), with [`http_fetch`] (HTTP/1.1 parsed by `httparse`),
+//!   [`http_pool`] (keep-alive connections) and [`robots`] (`robots.txt` rules);
 //! * [`ws_chat`]: a websocket chat server (rooms, broadcast, slow clients disconnected);
 //! * [`http_server`] / [`http_client`]: hyper 1.x serving and fetching over trio-net;
 //! * [`hyper_rt`], [`hyper_timer`]: hyper's I/O traits over trio-net's `futures-io`
 //!   adapter ([`trio_net::compat::Compat`], the I/O running in two pump tasks), hyper's
 //!   executor and timer on trio, and a graceful HTTP/1.1 connection server;
 //! * [`graceful`]: making poll-based futures cancellable, and graceful shutdown on a
-//!   budget.
+//!   budget; [`shutdown`]: stopping a program on Ctrl-C / SIGTERM or after a time.
 //!
 //! # Model
 //! Everything runs on one trio loop. Ecosystem protocol code (hyper, tungstenite) is
@@ -40,8 +41,11 @@
 pub mod graceful;
 pub mod http_client;
 pub mod http_fetch;
+pub mod http_pool;
 pub mod http_server;
 pub mod hyper_rt;
 pub mod hyper_timer;
+pub mod robots;
+pub mod shutdown;
 pub mod spider;
 pub mod ws_chat;

@@ -1,24 +1,11 @@
 //! The README's example programs, run as a user would run them (`cargo run --example X`
 //! builds the same binaries `cargo test` builds beside this test).
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-/// `target/<profile>/examples/<name>`, built by `cargo test` alongside this test.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example binary {} not found: build it with `cargo build --examples` (cargo test does)",
-        path.display()
-    );
-    path
-}
+use common::example_binary;
 
 #[test]
 fn supervisor_demo_restarts_workers_and_shuts_down_cleanly_on_sigint() {

@@ -1,5 +1,7 @@
 //! The spider against a foreign server: Python's `http.server` serving a generated site
-//! of 200 linked pages, plus a host that accepts connections and never answers.
+//! of 200 linked pages, plus a host that accepts connections and never answers; its
+//! keep-alive connections (reused, retired, resent when stale) and its robots.txt
+//! obedience, counted on the server's side.
 
 mod common;
 
@@ -8,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{python_http_server, python_https_server, run_checked, serial, TempDir};
-use trio_examples::spider::{crawl, PageOutcome, SpiderConfig};
+use common::{accepted_connections, python_server, run_checked, serial, PyServer, TempDir};
+use trio_examples::spider::{crawl, PageOutcome, RobotsOutcome, SpiderConfig};
 use url::Url;
 
 const PAGES: usize = 200;
@@ -61,7 +63,7 @@ fn requests_in_log(log: &str) -> HashMap<String, usize> {
 }
 
 #[test]
-fn spider_finds_every_page_once_and_reports_a_silent_host_as_timed_out() {
+fn spider_finds_every_page_once_on_reused_connections_and_reports_a_silent_host_as_timed_out() {
     let _serial = serial();
     let site = TempDir::new("spider-site");
     // The silent host: a listener nobody accepts on. The kernel completes the TCP
@@ -72,7 +74,11 @@ fn spider_finds_every_page_once_and_reports_a_silent_host_as_timed_out() {
     std::fs::create_dir(&www).unwrap();
     generate_site(&www, stall_port);
     let log_path = site.path().join("requests.log");
-    let (mut server, port) = python_http_server(&www, &log_path);
+    let http11 = PyServer {
+        http11: true,
+        ..PyServer::default()
+    };
+    let (mut server, port) = python_server(&www, &log_path, &http11);
 
     let start = Url::parse(&format!("http://127.0.0.1:{port}/index.html")).unwrap();
     let mut config = SpiderConfig::new(start);
@@ -117,8 +123,25 @@ fn spider_finds_every_page_once_and_reports_a_silent_host_as_timed_out() {
     assert_eq!(never.attempts, 2);
     assert_eq!(report.timed_out(), 1);
     assert_eq!(report.failed(), 0);
+    assert_eq!(report.skipped(), 0);
+    // No robots.txt on the site (404): everything allowed; the silent host's never
+    // answered: crawled without rules (which is how never.html got its time-out).
+    let robots: HashMap<&str, &RobotsOutcome> = report
+        .robots
+        .iter()
+        .map(|r| (r.origin.as_str(), &r.outcome))
+        .collect();
+    assert_eq!(robots.len(), 2, "{report}");
+    assert_eq!(
+        robots[format!("http://127.0.0.1:{port}").as_str()],
+        &RobotsOutcome::Missing(404)
+    );
+    assert!(matches!(
+        robots[format!("http://127.0.0.1:{stall_port}").as_str()],
+        RobotsOutcome::Unreachable(_)
+    ));
 
-    // The foreign side agrees: each page was requested exactly once.
+    // The foreign side agrees: each page was requested exactly once, robots.txt too.
     let log = std::fs::read_to_string(&log_path).unwrap();
     let counts = requests_in_log(&log);
     for i in 0..PAGES {
@@ -129,7 +152,184 @@ fn spider_finds_every_page_once_and_reports_a_silent_host_as_timed_out() {
             counts.get(&format!("/p{i}.html"))
         );
     }
-    assert_eq!(counts.values().sum::<usize>(), expected_pages);
+    assert_eq!(counts.get("/robots.txt").copied(), Some(1));
+    assert_eq!(counts.values().sum::<usize>(), expected_pages + 1);
+
+    // Keep-alive: 203 requests over a handful of connections (at most one per request in
+    // flight, plus the one the 404's `Connection: close` retired), counted by the server.
+    let accepted = accepted_connections(&log);
+    assert!(
+        accepted <= 8 + 1,
+        "{accepted} connections for {} requests: keep-alive is not reusing them",
+        expected_pages + 1
+    );
+    // The spider's own count agrees; the silent host took one connection per attempt
+    // (two for its robots.txt, two for never.html: a timed-out request retires its
+    // connection).
+    assert_eq!(report.connections.opened, accepted + 4, "{report}");
+    assert_eq!(report.connections.stale_retries, 0, "{report}");
+}
+
+/// A site of `n` chained pages behind an index, in `dir`.
+fn chain_site(dir: &Path, n: usize) {
+    for i in 0..n {
+        let next = format!(
+            "<a href=\"p{}.html\">next</a> <a href=\"/\">home</a>",
+            (i + 1) % n
+        );
+        std::fs::write(dir.join(format!("p{i}.html")), next).unwrap();
+    }
+    std::fs::write(dir.join("index.html"), "<a href='p0.html'>start</a>").unwrap();
+}
+
+#[test]
+fn a_request_on_a_connection_the_server_closed_is_resent_once_without_counting_as_a_retry() {
+    let _serial = serial();
+    let dir = TempDir::new("spider-stale");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    chain_site(&www, 30);
+    let log_path = dir.path().join("log");
+    // HTTP/1.1 without `Connection: close`, yet one request per connection: every
+    // connection the spider keeps is dead by the time it reuses it.
+    let opts = PyServer {
+        http11: true,
+        one_request_per_connection: true,
+        ..PyServer::default()
+    };
+    let (mut server, port) = python_server(&www, &log_path, &opts);
+    let mut config = SpiderConfig::new(Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap());
+    // One request at a time, so every request after the first finds an idle connection;
+    // no retries, so a stale connection must not cost the page anything.
+    config.concurrency = 1;
+    config.retries = 0;
+    let report = run_checked(move || crawl(config));
+    server.stop();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(report.fetched(), 31, "{report}"); // "/" and p0..p29
+    assert_eq!(report.failed() + report.timed_out(), 0, "{report}");
+    assert!(report.pages.iter().all(|p| p.attempts == 1), "{report}");
+    // robots.txt (404, `Connection: close`) was not kept; each of the 31 pages after the
+    // first found its kept connection dead and was resent on a new one.
+    assert_eq!(report.connections.stale_retries, 30, "{report}");
+    assert_eq!(report.connections.opened, 32, "{report}");
+    assert_eq!(accepted_connections(&log), 32);
+    let counts = requests_in_log(&log);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+/// `robots.txt` for the robots test: our own group is stricter than nothing and looser
+/// than `*`, so obeying the wrong group (or none) fails the test.
+const ROBOTS_TXT: &str = "\
+# Everybody else: stay out.
+User-agent: *
+Disallow: /
+
+User-agent: some-other-bot
+User-agent: Trio-RS-Spider   # us, whatever the case
+Disallow: /private/
+Allow: /private/open/   # longer than /private/: wins
+Disallow: /*.pdf$
+Sitemap: http://example.invalid/sitemap.xml
+";
+
+#[test]
+fn pages_robots_txt_disallows_are_skipped_and_never_requested() {
+    let _serial = serial();
+    let dir = TempDir::new("spider-robots");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(www.join("private/open")).unwrap();
+    std::fs::write(www.join("robots.txt"), ROBOTS_TXT).unwrap();
+    let mut index = String::new();
+    for href in [
+        "p0.html",
+        "p1.html",
+        "private/a.html",
+        "private/b.html",
+        "private/open/c.html",
+        "doc.pdf",
+        "doc.pdf.html",
+    ] {
+        let _ = writeln!(index, "<a href=\"{href}\">{href}</a>");
+    }
+    std::fs::write(www.join("index.html"), &index).unwrap();
+    // Every page links back and to a page only reachable through a private one.
+    let back = "<a href=\"/index.html\">home</a> <a href=\"/private/deeper.html\">x</a>";
+    for page in ["p0.html", "p1.html", "private/open/c.html", "doc.pdf.html"] {
+        std::fs::write(www.join(page), back).unwrap();
+    }
+    for page in ["private/a.html", "private/b.html", "private/deeper.html"] {
+        std::fs::write(www.join(page), "<a href=\"/secret.html\">s</a>").unwrap();
+    }
+    std::fs::write(www.join("doc.pdf"), "%PDF-1.4").unwrap();
+    std::fs::write(www.join("secret.html"), "secret").unwrap();
+    let log_path = dir.path().join("log");
+    let (mut server, port) = python_server(&www, &log_path, &PyServer::default());
+    let start = Url::parse(&format!("http://127.0.0.1:{port}/index.html")).unwrap();
+    let config = SpiderConfig::new(start);
+    let report = run_checked(move || crawl(config));
+    server.stop();
+
+    let outcome = |path: &str| {
+        let found: Vec<&PageOutcome> = report
+            .pages
+            .iter()
+            .filter(|p| p.url.path() == path)
+            .map(|p| &p.outcome)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{path} reported {} times:\n{report}",
+            found.len()
+        );
+        found[0].clone()
+    };
+    for allowed in [
+        "/index.html",
+        "/p0.html",
+        "/p1.html",
+        "/private/open/c.html",
+        "/doc.pdf.html",
+    ] {
+        assert!(
+            matches!(outcome(allowed), PageOutcome::Fetched { status: 200, .. }),
+            "{allowed} was not fetched:\n{report}"
+        );
+    }
+    for disallowed in [
+        "/private/a.html",
+        "/private/b.html",
+        "/private/deeper.html",
+        "/doc.pdf",
+    ] {
+        assert_eq!(outcome(disallowed), PageOutcome::Skipped, "{disallowed}");
+    }
+    assert_eq!(report.pages.len(), 9, "{report}");
+    assert_eq!(report.skipped(), 4, "{report}");
+    assert!(report
+        .pages
+        .iter()
+        .all(|p| (p.attempts == 0) == (p.outcome == PageOutcome::Skipped)));
+    assert_eq!(report.robots.len(), 1);
+    assert_eq!(report.robots[0].outcome, RobotsOutcome::Found { rules: 3 });
+
+    // The server never saw a request for a disallowed page, and robots.txt came first.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let counts = requests_in_log(&log);
+    for path in [
+        "/private/a.html",
+        "/private/b.html",
+        "/private/deeper.html",
+        "/doc.pdf",
+        "/secret.html",
+    ] {
+        assert_eq!(counts.get(path), None, "{path} was requested");
+    }
+    assert_eq!(counts.get("/robots.txt").copied(), Some(1));
+    assert_eq!(counts.values().sum::<usize>(), 6);
+    let first = log.lines().find(|l| l.contains("\"GET ")).unwrap();
+    assert!(first.contains("GET /robots.txt"), "first request: {first}");
 }
 
 #[test]
@@ -152,30 +352,24 @@ fn cancelling_the_crawl_ends_it_promptly_and_closes_every_connection() {
     );
 }
 
-#[test]
-fn spider_crawls_https_through_trio_tls() {
-    let _serial = serial();
+/// Crawls a 20-page site over HTTPS (a certificate from a test CA); returns the report
+/// and how many connections the server accepted.
+fn crawl_https_site(http11: bool) -> (trio_examples::spider::CrawlReport, usize) {
     let dir = TempDir::new("spider-tls");
     let www = dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
-    for i in 0..20 {
-        let next = format!(
-            "<a href=\"p{}.html\">next</a> <a href=\"/\">home</a>",
-            (i + 1) % 20
-        );
-        std::fs::write(www.join(format!("p{i}.html")), next).unwrap();
-    }
-    std::fs::write(www.join("index.html"), "<a href='p0.html'>start</a>").unwrap();
+    chain_site(&www, 20);
     let ca = trio_testing::TestCa::new();
     let (cert, key) = ca.issue_leaf(&["127.0.0.1"]);
     std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
     std::fs::write(dir.path().join("key.pem"), key).unwrap();
-    let (mut server, port) = python_https_server(
-        &www,
-        &dir.path().join("log"),
-        &dir.path().join("cert.pem"),
-        &dir.path().join("key.pem"),
-    );
+    let opts = PyServer {
+        http11,
+        tls: Some((dir.path().join("cert.pem"), dir.path().join("key.pem"))),
+        ..PyServer::default()
+    };
+    let log_path = dir.path().join("log");
+    let (mut server, port) = python_server(&www, &log_path, &opts);
     let mut config = SpiderConfig::new(Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap());
     config.tls = Some(ca.client_config());
     config.retries = 0;
@@ -183,4 +377,27 @@ fn spider_crawls_https_through_trio_tls() {
     server.stop();
     assert_eq!(report.fetched(), 21, "{report}"); // "/" (the index) and p0..p19
     assert_eq!(report.failed() + report.timed_out(), 0, "{report}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(requests_in_log(&log).values().sum::<usize>(), 22); // and robots.txt
+    (report, accepted_connections(&log))
+}
+
+#[test]
+fn spider_crawls_https_through_trio_tls_reusing_connections() {
+    let _serial = serial();
+    let (report, accepted) = crawl_https_site(true);
+    // 22 requests; at most 10 in flight, plus the one robots.txt's 404 retired.
+    assert!(accepted <= 11, "{accepted} TLS connections for 22 requests");
+    assert_eq!(report.connections.opened, accepted);
+    assert!(report.connections.reused >= 22 - accepted, "{report}");
+}
+
+#[test]
+fn an_http_1_0_server_gets_a_new_connection_for_every_request() {
+    let _serial = serial();
+    // http.server's default: HTTP/1.0, which closes after each response.
+    let (report, accepted) = crawl_https_site(false);
+    assert_eq!(accepted, 22);
+    assert_eq!(report.connections.opened, 22);
+    assert_eq!(report.connections.reused, 0, "{report}");
 }

@@ -75,6 +75,22 @@ pub fn child_processes() -> Vec<u32> {
     out
 }
 
+/// `target/<profile>/examples/<name>`, built by `cargo test` alongside the tests.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example binary {} not found: build it with `cargo build --examples` (cargo test does)",
+        path.display()
+    );
+    path
+}
+
 /// A temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -147,33 +163,70 @@ impl Drop for ChildGuard {
 /// Starts Python's `http.server` on a free loopback port serving `dir`, its request log
 /// going to `log`. Returns the guard and the port.
 pub fn python_http_server(dir: &Path, log: &Path) -> (ChildGuard, u16) {
-    python_server(dir, log, None)
+    python_server(dir, log, &PyServer::default())
 }
 
 /// As [`python_http_server`], serving HTTPS with the given certificate chain and key
 /// (PEM files).
 pub fn python_https_server(dir: &Path, log: &Path, cert: &Path, key: &Path) -> (ChildGuard, u16) {
-    python_server(dir, log, Some((cert, key)))
+    let opts = PyServer {
+        tls: Some((cert.to_path_buf(), key.to_path_buf())),
+        ..PyServer::default()
+    };
+    python_server(dir, log, &opts)
 }
 
-fn python_server(dir: &Path, log: &Path, tls: Option<(&Path, &Path)>) -> (ChildGuard, u16) {
+/// How [`python_server`] runs `http.server`.
+#[derive(Default)]
+pub struct PyServer {
+    /// Speak HTTP/1.1 (persistent connections) instead of http.server's default HTTP/1.0.
+    pub http11: bool,
+    /// Answer one request per connection, then close it, without saying so (no
+    /// `Connection: close`): every reused connection turns out to be dead.
+    pub one_request_per_connection: bool,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Starts Python's `http.server` as `opts` says. Its log (`log`) has http.server's usual
+/// request lines plus one `accepted connection` line per TCP connection accepted.
+pub fn python_server(dir: &Path, log: &Path, opts: &PyServer) -> (ChildGuard, u16) {
     let log = std::fs::File::create(log).expect("create log");
     // `python -m http.server` itself, except for a listen backlog above socketserver's
-    // default of 5, which drops connections (a 1 s SYN retransmit) under a burst.
+    // default of 5, which drops connections (a 1 s SYN retransmit) under a burst, and the
+    // options above.
     let script = "import functools, http.server, sys\n\
-                  class S(http.server.ThreadingHTTPServer):\n    request_queue_size = 128\n\
-                  h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n\
+                  class S(http.server.ThreadingHTTPServer):\n\
+                  \x20   request_queue_size = 128\n\
+                  \x20   def get_request(self):\n\
+                  \x20       r = super().get_request()\n\
+                  \x20       sys.stderr.write('accepted connection from %s:%d\\n' % r[1][:2])\n\
+                  \x20       return r\n\
+                  class H(http.server.SimpleHTTPRequestHandler):\n\
+                  \x20   protocol_version = sys.argv[2]\n\
+                  \x20   def handle(self):\n\
+                  \x20       if sys.argv[3] == 'once':\n\
+                  \x20           self.handle_one_request()\n\
+                  \x20       else:\n\
+                  \x20           super().handle()\n\
+                  h = functools.partial(H, directory=sys.argv[1])\n\
                   s = S(('127.0.0.1', 0), h)\n\
-                  if len(sys.argv) > 2:\n\
+                  if len(sys.argv) > 4:\n\
                   \x20   import ssl\n\
                   \x20   c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-                  \x20   c.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+                  \x20   c.load_cert_chain(sys.argv[4], sys.argv[5])\n\
                   \x20   s.socket = c.wrap_socket(s.socket, server_side=True)\n\
                   print('Serving HTTP on 127.0.0.1 port', s.server_address[1], flush=True)\n\
                   s.serve_forever()\n";
     let mut cmd = Command::new(python());
     cmd.args(["-u", "-c", script]).arg(dir);
-    if let Some((cert, key)) = tls {
+    cmd.arg(if opts.http11 { "HTTP/1.1" } else { "HTTP/1.0" });
+    cmd.arg(if opts.one_request_per_connection {
+        "once"
+    } else {
+        "many"
+    });
+    if let Some((cert, key)) = &opts.tls {
         cmd.arg(cert).arg(key);
     }
     let mut child = cmd
@@ -196,6 +249,13 @@ fn python_server(dir: &Path, log: &Path, tls: Option<(&Path, &Path)>) -> (ChildG
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("could not read the port from http.server's banner {line:?}"));
     (guard, port)
+}
+
+/// How many connections a [`python_server`] accepted, from its log.
+pub fn accepted_connections(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.starts_with("accepted connection"))
+        .count()
 }
 
 /// Runs `main` on a trio loop and checks it leaves nothing behind: no task still alive
