@@ -1,12 +1,11 @@
 //! Stopping a long-running program: on Ctrl-C (SIGINT), SIGTERM, or after a time.
 //!
-//! [`until_stopped`] catches SIGINT and SIGTERM with trio-os's
-//! [`open_signal_receiver`](trio_os::open_signal_receiver) *before* it starts the body
-//! (so a signal sent as soon as the program says it is ready is not lost), runs the body
-//! in a cancel scope, and cancels that scope when a signal arrives or the optional
-//! deadline passes. The body's own shutdown paths then run as for any cancellation
-//! (servers say goodbye to their connections within their grace period), and the
-//! program can exit 0.
+//! [`until_stopped`] catches SIGINT and SIGTERM with trio-os's [`open_signal_receiver`]
+//! *before* it starts the body (so a signal sent as soon as the program says it is ready
+//! is not lost), runs the body in a cancel scope, and cancels that scope when a signal
+//! arrives or the optional deadline passes. The body's own shutdown paths then run as for
+//! any cancellation (servers say goodbye to their connections within their grace
+//! period), and the program can exit 0.
 //!
 //! After the first signal the receiver is dropped, which restores the default
 //! disposition: a second Ctrl-C during a slow shutdown ends the program at once.

@@ -87,6 +87,8 @@ fn spider_finds_every_page_once_on_reused_connections_and_reports_a_silent_host_
     config.retries = 1;
     config.backoff = Duration::from_millis(50);
     config.progress = true;
+    // Counting connections below: no idle connection may expire, however slow the machine.
+    config.idle_timeout = Duration::from_secs(600);
     let report = run_checked(move || crawl(config));
     server.stop();
     drop(silent);
@@ -216,6 +218,32 @@ fn a_request_on_a_connection_the_server_closed_is_resent_once_without_counting_a
     assert_eq!(accepted_connections(&log), 32);
     let counts = requests_in_log(&log);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+#[test]
+fn idle_connections_older_than_the_idle_timeout_are_not_reused() {
+    let _serial = serial();
+    let dir = TempDir::new("spider-idle");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    chain_site(&www, 10);
+    let log_path = dir.path().join("log");
+    let opts = PyServer {
+        http11: true,
+        ..PyServer::default()
+    };
+    let (mut server, port) = python_server(&www, &log_path, &opts);
+    let mut config = SpiderConfig::new(Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap());
+    config.concurrency = 1;
+    // Every kept connection has expired by the time the next request wants it.
+    config.idle_timeout = Duration::ZERO;
+    let report = run_checked(move || crawl(config));
+    server.stop();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(report.fetched(), 11, "{report}");
+    assert_eq!(report.connections.reused, 0, "{report}");
+    assert_eq!(report.connections.opened, 12, "{report}"); // and robots.txt
+    assert_eq!(accepted_connections(&log), 12);
 }
 
 /// `robots.txt` for the robots test: our own group is stricter than nothing and looser
@@ -373,6 +401,7 @@ fn crawl_https_site(http11: bool) -> (trio_examples::spider::CrawlReport, usize)
     let mut config = SpiderConfig::new(Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap());
     config.tls = Some(ca.client_config());
     config.retries = 0;
+    config.idle_timeout = Duration::from_secs(600);
     let report = run_checked(move || crawl(config));
     server.stop();
     assert_eq!(report.fetched(), 21, "{report}"); // "/" (the index) and p0..p19
