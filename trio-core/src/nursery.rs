@@ -72,17 +72,18 @@ impl NurseryState {
 
     fn add_child(&self, task: &Rc<TaskData>) {
         let mut children = self.children.borrow_mut();
-        task.nursery_index.set(children.len());
+        // u32: a nursery with 2^32 live children would need terabytes.
+        task.nursery_index.set(children.len() as u32);
         children.push(task.clone());
     }
 
     fn remove_child(&self, task: &TaskData) {
         let mut children = self.children.borrow_mut();
-        let i = task.nursery_index.get();
+        let i = task.nursery_index.get() as usize;
         if i < children.len() && std::ptr::eq(&*children[i], task) {
             children.swap_remove(i);
             if let Some(moved) = children.get(i) {
-                moved.nursery_index.set(i);
+                moved.nursery_index.set(i as u32);
             }
         }
     }
@@ -233,7 +234,7 @@ impl Nursery {
         }
         let caller = context::current_task();
         let hidden = ScopeNode::fresh();
-        hidden.enter(&caller.status.borrow().clone(), None);
+        hidden.enter(&caller.status.get(), None);
         let start = Rc::new(StartState {
             target: target.clone(),
             hidden,
@@ -374,7 +375,7 @@ impl<T: 'static> TaskStatus<T> {
         let task = start.task.borrow().as_ref().and_then(Weak::upgrade);
         let Some(task) = task else { return };
         start.hidden.reparent(&target.scope);
-        *task.owner.borrow_mut() = Owner::Nursery(target.clone());
+        task.owner.set(Owner::Nursery(target.clone()));
         target.add_child(&task);
         target.pending_starts.set(target.pending_starts.get() - 1);
         *start.value.borrow_mut() = Some(value);
@@ -526,7 +527,7 @@ where
             let f = f.take().expect("nursery body taken once");
             let task = context::current_task();
             let scope = ScopeNode::fresh();
-            scope.enter(&task.status.borrow().clone(), Some(&task));
+            scope.enter(&task.status.get(), Some(&task));
             let state = Rc::new(NurseryState {
                 scope,
                 parent_task: task.clone(),
@@ -538,7 +539,8 @@ where
                 joiner: RefCell::new(None),
                 abandoned: Cell::new(false),
             });
-            task.child_nurseries
+            task.extras()
+                .child_nurseries
                 .borrow_mut()
                 .push(Rc::downgrade(&state));
             let fut = f(Nursery {
@@ -588,6 +590,7 @@ where
         state.closed.set(true);
         let parent = &state.parent_task;
         parent
+            .extras()
             .child_nurseries
             .borrow_mut()
             .retain(|w| w.upgrade().is_some_and(|s| !Rc::ptr_eq(&s, &state)));
