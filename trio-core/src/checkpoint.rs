@@ -199,16 +199,17 @@ impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
             let value = task.park_value.take().unwrap_or(Ok(()));
             return Poll::Ready(value);
         }
-        if task.park_state.get() == ParkState::Parked && task.is_cancelled() {
-            if self.try_abort(&task) {
-                self.finished = true;
-                if first_poll {
-                    self.early_cancelled = true;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                return Poll::Ready(Err(Error::cancelled()));
+        if task.park_state.get() == ParkState::Parked
+            && task.is_cancelled()
+            && self.try_abort(&task)
+        {
+            self.finished = true;
+            if first_poll {
+                self.early_cancelled = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
+            return Poll::Ready(Err(Error::cancelled()));
         }
         Poll::Pending
     }

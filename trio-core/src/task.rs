@@ -51,7 +51,6 @@ pub(crate) enum Owner {
     Gone,
 }
 
-
 /// The pending `start()` call a starting task reports to.
 pub(crate) trait StartingOwner {
     fn child_finished(&self, task: &Rc<TaskData>, outcome: Outcome);
@@ -153,7 +152,28 @@ impl StatusCell {
     }
 }
 
-static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_TASK_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// How many task ids a thread takes from the global counter at a time: ids stay unique
+/// in the process without an atomic read-modify-write per spawn.
+const TASK_ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// The next id this thread hands out, and the end of its block.
+    static TASK_IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn next_task_id() -> u64 {
+    TASK_IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_TASK_ID_BLOCK.fetch_add(TASK_ID_BLOCK, Ordering::Relaxed);
+            end = next + TASK_ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
 
 impl TaskData {
     /// Wakes the task if it is parked and cancellation may concern it.
@@ -269,7 +289,7 @@ where
         }
     };
     let data = Rc::new(TaskData {
-        id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
+        id: next_task_id(),
         static_name,
         waker: Cell::new(None),
         status: StatusCell::new(base.clone()),
