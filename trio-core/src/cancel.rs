@@ -242,6 +242,11 @@ impl ScopeNode {
         }
     }
 
+    /// The tasks whose base is this node.
+    pub(crate) fn base_tasks(&self) -> Vec<Rc<TaskData>> {
+        self.base_tasks.borrow().clone()
+    }
+
     /// `cancel()`: idempotent; effective at once for the whole subtree.
     pub(crate) fn cancel(&self) {
         if self.cancel_called.replace(true) {

@@ -132,7 +132,7 @@ pub fn wait_task_rescheduled<A: FnOnce() -> Abort>(abort: A) -> WaitTaskReschedu
         abort: Some(abort),
         task: None,
         finished: false,
-        early: None,
+        early_cancelled: false,
     }
 }
 
@@ -141,25 +141,31 @@ pub struct WaitTaskRescheduled<A: FnOnce() -> Abort> {
     abort: Option<A>,
     task: Option<Rc<TaskData>>,
     finished: bool,
-    /// The result of an abort that succeeded on the first poll (the task was already
-    /// cancelled), returned on the next poll: a blocking operation always yields once,
-    /// as Trio's does, so a task retrying it in a cancelled scope cannot starve others.
-    early: Option<Result<()>>,
+    /// An abort succeeded on the first poll (the task was already cancelled): the next
+    /// poll returns `Cancelled`. A blocking operation always yields once, as Trio's does,
+    /// so a task retrying it in a cancelled scope cannot starve others. (A flag, not the
+    /// stored result: it keeps every parked future, and so every idle task, 16 bytes
+    /// smaller.)
+    early_cancelled: bool,
 }
 
 impl<A: FnOnce() -> Abort> Unpin for WaitTaskRescheduled<A> {}
 
 impl<A: FnOnce() -> Abort> WaitTaskRescheduled<A> {
-    fn try_abort(&mut self, task: &TaskData) -> Option<Result<()>> {
-        let abort = self.abort.take()?;
+    /// Runs the abort function (once); true when it succeeded (the wait then returns
+    /// `Cancelled`).
+    fn try_abort(&mut self, task: &TaskData) -> bool {
+        let Some(abort) = self.abort.take() else {
+            return false;
+        };
         match abort() {
             Abort::Succeeded => {
                 task.park_state.set(ParkState::Running);
-                Some(Err(Error::cancelled()))
+                true
             }
             Abort::Failed => {
                 task.park_state.set(ParkState::AbortFailed);
-                None
+                false
             }
         }
     }
@@ -169,8 +175,8 @@ impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
     type Output = Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if let Some(r) = self.early.take() {
-            return Poll::Ready(r);
+        if std::mem::take(&mut self.early_cancelled) {
+            return Poll::Ready(Err(Error::cancelled()));
         }
         let first_poll = self.task.is_none();
         let task = match &self.task {
@@ -190,19 +196,20 @@ impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
         if task.park_state.get() == ParkState::Rescheduled {
             task.park_state.set(ParkState::Running);
             self.finished = true;
-            let value = task.park_value.borrow_mut().take().unwrap_or(Ok(()));
+            let value = task.park_value.take().unwrap_or(Ok(()));
             return Poll::Ready(value);
         }
-        if task.park_state.get() == ParkState::Parked && task.is_cancelled() {
-            if let Some(r) = self.try_abort(&task) {
-                self.finished = true;
-                if first_poll {
-                    self.early = Some(r);
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                return Poll::Ready(r);
+        if task.park_state.get() == ParkState::Parked
+            && task.is_cancelled()
+            && self.try_abort(&task)
+        {
+            self.finished = true;
+            if first_poll {
+                self.early_cancelled = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
+            return Poll::Ready(Err(Error::cancelled()));
         }
         Poll::Pending
     }
@@ -217,13 +224,13 @@ impl<A: FnOnce() -> Abort> Drop for WaitTaskRescheduled<A> {
         }
         match task.park_state.get() {
             ParkState::Parked => {
-                if self.try_abort(&task).is_none() {
+                if !self.try_abort(&task) {
                     task.park_state.set(ParkState::Abandoned);
                 }
             }
             ParkState::AbortFailed => task.park_state.set(ParkState::Abandoned),
             ParkState::Rescheduled => {
-                task.park_value.borrow_mut().take();
+                task.park_value.take();
                 task.park_state.set(ParkState::Running);
             }
             ParkState::Running | ParkState::Abandoned => {}
@@ -241,7 +248,7 @@ pub fn reschedule(task: &Task, value: Result<()>) {
     let t = &task.0;
     match t.park_state.get() {
         ParkState::Parked | ParkState::AbortFailed => {
-            *t.park_value.borrow_mut() = Some(value);
+            t.park_value.set(Some(value));
             t.park_state.set(ParkState::Rescheduled);
             context::with_run(|run| run.instruments.task_scheduled(task));
             t.wake();

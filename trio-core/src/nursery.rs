@@ -42,9 +42,13 @@ use crate::{Error, ErrorKind, Result};
 pub(crate) struct NurseryState {
     pub(crate) scope: Rc<ScopeNode>,
     parent_task: Rc<TaskData>,
+    /// How many children spawned by `start_soon` are running. They are the base tasks of
+    /// `scope` (which lists them), so the nursery keeps only the count.
+    soon_children: Cell<usize>,
+    /// Children that arrived through `start` (their base is their hidden scope).
     /// # Invariant
-    /// Each child's `nursery_index` is its position here.
-    children: RefCell<Vec<Rc<TaskData>>>,
+    /// Each one's `nursery_index` is its position here.
+    started_children: RefCell<Vec<Rc<TaskData>>>,
     pending_starts: Cell<usize>,
     errors: RefCell<Vec<Error>>,
     panic: RefCell<Option<Box<dyn Any + Send>>>,
@@ -70,34 +74,41 @@ impl NurseryState {
         self.scope.cancel();
     }
 
-    fn add_child(&self, task: &Rc<TaskData>) {
-        let mut children = self.children.borrow_mut();
-        task.nursery_index.set(children.len());
+    fn add_started_child(&self, task: &Rc<TaskData>) {
+        let mut children = self.started_children.borrow_mut();
+        // u32: a nursery with 2^32 live children would need terabytes.
+        task.nursery_index.set(children.len() as u32);
         children.push(task.clone());
     }
 
-    fn remove_child(&self, task: &TaskData) {
-        let mut children = self.children.borrow_mut();
-        let i = task.nursery_index.get();
+    fn remove_started_child(&self, task: &TaskData) {
+        let mut children = self.started_children.borrow_mut();
+        let i = task.nursery_index.get() as usize;
         if i < children.len() && std::ptr::eq(&*children[i], task) {
             children.swap_remove(i);
             if let Some(moved) = children.get(i) {
-                moved.nursery_index.set(i);
+                moved.nursery_index.set(i as u32);
             }
         }
     }
 
     fn busy(&self) -> bool {
-        !self.children.borrow().is_empty() || self.pending_starts.get() > 0
+        self.soon_children.get() > 0
+            || !self.started_children.borrow().is_empty()
+            || self.pending_starts.get() > 0
     }
 
     pub(crate) fn child_finished(self: &Rc<Self>, task: &Rc<TaskData>, outcome: Outcome) {
-        self.remove_child(task);
-        if !Rc::ptr_eq(&task.base, &self.scope) {
+        if Rc::ptr_eq(&task.base, &self.scope) {
+            self.soon_children.set(self.soon_children.get() - 1);
+        } else {
             // A task that arrived through `start`: its hidden scope ends with it.
+            self.remove_started_child(task);
             task.base.exit();
         }
-        self.record_failure(outcome);
+        if !matches!(outcome, Outcome::Ok) {
+            self.record_failure(outcome);
+        }
         self.maybe_wake_joiner();
     }
 
@@ -186,13 +197,13 @@ impl Nursery {
         if state.closed.get() {
             panic!("{}", misuse::NURSERY_CLOSED);
         }
-        let task = task::spawn(
+        task::spawn(
             fut,
             name.into(),
             state.scope.clone(),
             Owner::Nursery(state.clone()),
         );
-        state.add_child(&task);
+        state.soon_children.set(state.soon_children.get() + 1);
     }
 
     /// Starts a child and waits until it calls [`TaskStatus::started`], then returns the
@@ -233,7 +244,7 @@ impl Nursery {
         }
         let caller = context::current_task();
         let hidden = ScopeNode::fresh();
-        hidden.enter(&caller.status.borrow().clone(), None);
+        hidden.enter(&caller.status.get(), None);
         let start = Rc::new(StartState {
             target: target.clone(),
             hidden,
@@ -278,13 +289,10 @@ impl Nursery {
 
     /// The children running now (not counting tasks inside a pending `start`).
     pub fn child_tasks(&self) -> Vec<Task> {
-        self.state
-            .children
-            .borrow()
-            .iter()
-            .cloned()
-            .map(Task)
-            .collect()
+        let state = &self.state;
+        let mut tasks = state.scope.base_tasks();
+        tasks.extend(state.started_children.borrow().iter().cloned());
+        tasks.into_iter().map(Task).collect()
     }
 
     /// Whether the nursery is closed to new tasks.
@@ -296,7 +304,10 @@ impl Nursery {
 impl std::fmt::Debug for Nursery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Nursery")
-            .field("children", &self.state.children.borrow().len())
+            .field(
+                "children",
+                &(self.state.soon_children.get() + self.state.started_children.borrow().len()),
+            )
             .field("closed", &self.state.closed.get())
             .finish()
     }
@@ -374,8 +385,8 @@ impl<T: 'static> TaskStatus<T> {
         let task = start.task.borrow().as_ref().and_then(Weak::upgrade);
         let Some(task) = task else { return };
         start.hidden.reparent(&target.scope);
-        *task.owner.borrow_mut() = Owner::Nursery(target.clone());
-        target.add_child(&task);
+        task.owner.set(Owner::Nursery(target.clone()));
+        target.add_started_child(&task);
         target.pending_starts.set(target.pending_starts.get() - 1);
         *start.value.borrow_mut() = Some(value);
         start.wake_caller();
@@ -526,11 +537,12 @@ where
             let f = f.take().expect("nursery body taken once");
             let task = context::current_task();
             let scope = ScopeNode::fresh();
-            scope.enter(&task.status.borrow().clone(), Some(&task));
+            scope.enter(&task.status.get(), Some(&task));
             let state = Rc::new(NurseryState {
                 scope,
                 parent_task: task.clone(),
-                children: RefCell::new(Vec::new()),
+                soon_children: Cell::new(0),
+                started_children: RefCell::new(Vec::new()),
                 pending_starts: Cell::new(0),
                 errors: RefCell::new(Vec::new()),
                 panic: RefCell::new(None),
@@ -538,7 +550,8 @@ where
                 joiner: RefCell::new(None),
                 abandoned: Cell::new(false),
             });
-            task.child_nurseries
+            task.extras()
+                .child_nurseries
                 .borrow_mut()
                 .push(Rc::downgrade(&state));
             let fut = f(Nursery {
@@ -588,6 +601,7 @@ where
         state.closed.set(true);
         let parent = &state.parent_task;
         parent
+            .extras()
             .child_nurseries
             .borrow_mut()
             .retain(|w| w.upgrade().is_some_and(|s| !Rc::ptr_eq(&s, &state)));

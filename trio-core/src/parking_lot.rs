@@ -56,7 +56,7 @@ impl LotInner {
     fn push(self: &Rc<Self>, task: Task) {
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket + 1);
-        *task.0.lot_slot.borrow_mut() = Some((Rc::downgrade(self), ticket));
+        task.0.lot_slot.set(Some((Rc::downgrade(self), ticket)));
         self.waiters.borrow_mut().push_back((ticket, task));
     }
 
@@ -82,7 +82,7 @@ pub struct ParkingLotStatistics {
 
 /// The abort function of a park: remove the task from whichever lot holds it now.
 fn abort_park(task: &TaskData) -> Abort {
-    let slot = task.lot_slot.borrow_mut().take();
+    let slot = task.lot_slot.take();
     match slot {
         Some((lot, ticket)) if lot.upgrade().is_some_and(|l| l.remove(ticket)) => Abort::Succeeded,
         _ => Abort::Failed,
@@ -115,7 +115,7 @@ impl ParkingLot {
     /// Wakes the longest-waiting task, if any, and returns it. Allocation-free.
     pub fn unpark_one(&self) -> Option<Task> {
         let (_, task) = self.inner.waiters.borrow_mut().pop_front()?;
-        task.0.lot_slot.borrow_mut().take();
+        task.0.lot_slot.take();
         reschedule(&task, Ok(()));
         Some(task)
     }
@@ -143,7 +143,7 @@ impl ParkingLot {
         let n = n.min(w.len());
         w.drain(..n)
             .map(|(_, task)| {
-                task.0.lot_slot.borrow_mut().take();
+                task.0.lot_slot.take();
                 task
             })
             .collect()

@@ -91,7 +91,7 @@ impl<T, F: Future<Output = Result<T>>> Future for ScopeFuture<F> {
             .expect("CancelScope future polled after it completed");
         if node.state.get() == NodeState::Unentered {
             let task = context::current_task();
-            let parent = task.status.borrow().clone();
+            let parent = task.status.get();
             node.enter(&parent, Some(&task));
             *this.task = Some(task);
         }

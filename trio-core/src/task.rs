@@ -17,7 +17,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -38,6 +38,7 @@ pub(crate) enum Outcome {
 }
 
 /// Who hears about a task's outcome.
+#[derive(Default)]
 pub(crate) enum Owner {
     /// A nursery's child.
     Nursery(Rc<NurseryState>),
@@ -46,6 +47,7 @@ pub(crate) enum Owner {
     /// The main task or a system task: the run itself.
     Run { system: bool },
     /// Already reported.
+    #[default]
     Gone,
 }
 
@@ -71,32 +73,107 @@ pub(crate) enum ParkState {
 }
 
 /// The record of one task.
+///
+/// Kept small (a compile-time assertion holds it to 152 bytes, so with `Rc`'s counts it
+/// takes a 176-byte malloc chunk): it is one of the two heap blocks every task costs.
+/// Hence `Cell` rather than `RefCell` wherever a value can be taken and put back, and
+/// the rarely used parts (an owned name, the list of open child nurseries) in
+/// [`TaskExtras`], allocated only by the tasks that need it.
 pub(crate) struct TaskData {
     pub(crate) id: u64,
-    pub(crate) name: Cow<'static, str>,
-    /// Set on first poll; used to wake the task from trio primitives.
-    pub(crate) waker: RefCell<Option<Waker>>,
+    /// The name, unless it was given as an owned string (then it is in `extras`).
+    static_name: &'static str,
+    /// The task's own waker, kept once the task first blocks in `wait_task_rescheduled`
+    /// (see [`TaskData::wake`]); tasks that never block never clone it.
+    waker: Cell<Option<Waker>>,
     /// # Invariant
     /// While the task is polled: the innermost cancel node being polled. Between polls:
     /// the base node.
-    pub(crate) status: RefCell<Rc<ScopeNode>>,
+    pub(crate) status: StatusCell,
     /// The node the task was spawned under (nursery or hidden start scope).
     pub(crate) base: Rc<ScopeNode>,
     pub(crate) base_index: Cell<usize>,
+    /// Index in the owning nursery's `children` (when owned by a nursery).
+    pub(crate) nursery_index: Cell<u32>,
     pub(crate) park_state: Cell<ParkState>,
-    pub(crate) park_value: RefCell<Option<Result<()>>>,
+    /// A wake-up came while the task had no stored waker (it was being polled); the
+    /// task wakes itself when that poll ends.
+    wake_pending: Cell<bool>,
+    pub(crate) system: bool,
+    pub(crate) park_value: Cell<Option<Result<()>>>,
     pub(crate) cancel_points: Cell<u64>,
     pub(crate) schedule_points: Cell<u64>,
-    pub(crate) owner: RefCell<Owner>,
-    /// Index in the owning nursery's `children` (when owned by a nursery).
-    pub(crate) nursery_index: Cell<usize>,
-    pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryState>>>,
+    /// Taken (left `Gone`) to read; see [`TaskData::parent_nursery`].
+    pub(crate) owner: Cell<Owner>,
+    extras: OnceCell<Box<TaskExtras>>,
     /// The parking lot and ticket the task waits under, while parked in one.
-    pub(crate) lot_slot: RefCell<crate::parking_lot::LotSlot>,
-    pub(crate) system: bool,
+    pub(crate) lot_slot: Cell<crate::parking_lot::LotSlot>,
 }
 
-static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
+// The memory budget of a task (see `BENCHMARKS.md`, "Idle task memory").
+const _: () = assert!(std::mem::size_of::<TaskData>() <= 152);
+
+/// The parts of a task record few tasks use.
+#[derive(Default)]
+pub(crate) struct TaskExtras {
+    name: Option<Box<str>>,
+    /// Nurseries this task opened that are still open.
+    pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryState>>>,
+}
+
+/// A task's current cancel node: an `Rc` in a `Cell` (never empty but for the instant
+/// of a read), 8 bytes where a `RefCell` takes 16.
+pub(crate) struct StatusCell(Cell<Option<Rc<ScopeNode>>>);
+
+impl StatusCell {
+    fn new(node: Rc<ScopeNode>) -> Self {
+        StatusCell(Cell::new(Some(node)))
+    }
+
+    /// Runs `f` with the current node (which `f` must not replace).
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Rc<ScopeNode>) -> R) -> R {
+        let node = self.0.take().expect("a task always has a status");
+        let r = f(&node);
+        self.0.set(Some(node));
+        r
+    }
+
+    /// The current node.
+    pub(crate) fn get(&self) -> Rc<ScopeNode> {
+        self.with(Rc::clone)
+    }
+
+    /// Makes `node` current; returns the previous one.
+    pub(crate) fn replace(&self, node: Rc<ScopeNode>) -> Rc<ScopeNode> {
+        self.0
+            .replace(Some(node))
+            .expect("a task always has a status")
+    }
+}
+
+static NEXT_TASK_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// How many task ids a thread takes from the global counter at a time: ids stay unique
+/// in the process without an atomic read-modify-write per spawn.
+const TASK_ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// The next id this thread hands out, and the end of its block.
+    static TASK_IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn next_task_id() -> u64 {
+    TASK_IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_TASK_ID_BLOCK.fetch_add(TASK_ID_BLOCK, Ordering::Relaxed);
+            end = next + TASK_ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
 
 impl TaskData {
     /// Wakes the task if it is parked and cancellation may concern it.
@@ -106,16 +183,65 @@ impl TaskData {
         }
     }
 
-    /// Schedules the task to be polled.
+    /// Schedules the task to be polled. Only called for a parked task: one that kept its
+    /// waker at the end of the poll that parked it, or that is still in that poll (then
+    /// `TaskFuture` wakes it when the poll ends).
     pub(crate) fn wake(&self) {
-        if let Some(w) = self.waker.borrow().as_ref() {
-            w.wake_by_ref();
+        match self.waker.take() {
+            Some(w) => {
+                w.wake_by_ref();
+                self.waker.set(Some(w));
+            }
+            None => self.wake_pending.set(true),
         }
     }
 
     /// Whether a checkpoint now would raise `Cancelled`.
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.status.borrow().effectively_cancelled.get()
+        self.status.with(|s| s.effectively_cancelled.get())
+    }
+
+    /// The task's name.
+    pub(crate) fn name(&self) -> &str {
+        match self.extras.get().and_then(|e| e.name.as_deref()) {
+            Some(name) => name,
+            None => self.static_name,
+        }
+    }
+
+    /// The nursery the task reports to, if any.
+    pub(crate) fn parent_nursery(&self) -> Option<Rc<NurseryState>> {
+        let owner = self.owner.take();
+        let parent = match &owner {
+            Owner::Nursery(n) => Some(n.clone()),
+            _ => None,
+        };
+        self.owner.set(owner);
+        parent
+    }
+
+    /// The rarely used parts of the record, allocated on first use.
+    pub(crate) fn extras(&self) -> &TaskExtras {
+        self.extras.get_or_init(Box::default)
+    }
+
+    /// Called by `TaskFuture` after a poll that left the task pending: keeps the waker
+    /// of a task that blocked, and delivers a wake-up that came during the poll.
+    #[cold]
+    fn after_pending_poll(&self, cx: &Context<'_>) {
+        if self.park_state.get() != ParkState::Running {
+            let w = self.waker.take();
+            self.waker
+                .set(Some(w.unwrap_or_else(|| cx.waker().clone())));
+        }
+        if self.wake_pending.replace(false) {
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    fn needs_after_pending_poll(&self) -> bool {
+        self.park_state.get() != ParkState::Running || self.wake_pending.get()
     }
 }
 
@@ -151,27 +277,41 @@ where
     F: Future<Output = Result<()>> + 'static,
 {
     let system = matches!(owner, Owner::Run { system: true });
+    let extras = OnceCell::new();
+    let static_name = match name {
+        Cow::Borrowed(name) => name,
+        Cow::Owned(name) => {
+            let _ = extras.set(Box::new(TaskExtras {
+                name: Some(name.into_boxed_str()),
+                ..TaskExtras::default()
+            }));
+            ""
+        }
+    };
     let data = Rc::new(TaskData {
-        id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
-        name,
-        waker: RefCell::new(None),
-        status: RefCell::new(base.clone()),
-        base: base.clone(),
+        id: next_task_id(),
+        static_name,
+        waker: Cell::new(None),
+        status: StatusCell::new(base.clone()),
+        base,
         base_index: Cell::new(0),
+        nursery_index: Cell::new(0),
         park_state: Cell::new(ParkState::Running),
-        park_value: RefCell::new(None),
+        wake_pending: Cell::new(false),
+        system,
+        park_value: Cell::new(None),
         cancel_points: Cell::new(0),
         schedule_points: Cell::new(0),
-        owner: RefCell::new(owner),
-        nursery_index: Cell::new(0),
-        child_nurseries: RefCell::new(Vec::new()),
-        lot_slot: RefCell::new(None),
-        system,
+        owner: Cell::new(owner),
+        extras,
+        lot_slot: Cell::new(None),
     });
-    base.attach_base_task(&data);
+    data.base.attach_base_task(&data);
     let shared = context::with_run(|run| {
         run.tasks_living.set(run.tasks_living.get() + 1);
-        run.instruments.task_spawned(&Task(data.clone()));
+        if context::instrumented() {
+            run.instruments.task_spawned(&Task(data.clone()));
+        }
         run.shared.clone()
     });
     let wrapper = TaskFuture {
@@ -204,12 +344,6 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
         let Some(task) = this.task.as_ref() else {
             return Poll::Ready(());
         };
-        {
-            let mut w = task.waker.borrow_mut();
-            if w.is_none() {
-                *w = Some(cx.waker().clone());
-            }
-        }
         let previous = context::set_current_task(Some(task.clone()));
         let instrumented = context::instrumented();
         if instrumented {
@@ -221,7 +355,12 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
         }
         context::set_current_task(previous);
         let outcome = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                if task.needs_after_pending_poll() {
+                    task.after_pending_poll(cx);
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(Ok(()))) => Outcome::Ok,
             Ok(Poll::Ready(Err(e))) => Outcome::Err(e),
             Err(payload) => Outcome::Panic(payload),
@@ -235,14 +374,20 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
 /// A task's future ended: detach it everywhere and tell its owner.
 fn finish(task: Rc<TaskData>, outcome: Outcome) {
     task.base.detach_base_task(&task);
-    *task.status.borrow_mut() = task.base.clone();
-    task.waker.borrow_mut().take();
+    // Scope futures restore the status after every poll (even on unwind), so this is
+    // normally already the base.
+    if !task.status.with(|s| Rc::ptr_eq(s, &task.base)) {
+        task.status.replace(task.base.clone());
+    }
+    task.waker.take();
+    task.wake_pending.set(false);
     context::with_run(|run| {
         run.tasks_living.set(run.tasks_living.get() - 1);
-        run.instruments.task_exited(&Task(task.clone()));
+        if context::instrumented() {
+            run.instruments.task_exited(&Task(task.clone()));
+        }
     });
-    let owner = std::mem::replace(&mut *task.owner.borrow_mut(), Owner::Gone);
-    match owner {
+    match task.owner.take() {
         Owner::Nursery(n) => n.child_finished(&task, outcome),
         Owner::Starting(s) => s.child_finished(&task, outcome),
         Owner::Run { system } => context::with_run(|run| run.root_task_finished(system, outcome)),
@@ -263,7 +408,7 @@ impl Task {
 
     /// The task's name (by default the type name of its future).
     pub fn name(&self) -> &str {
-        &self.0.name
+        self.0.name()
     }
 
     /// Whether this is a system task (`lowlevel::spawn_system_task`).
@@ -274,15 +419,15 @@ impl Task {
     /// The nursery this task belongs to (`None` for the main and system tasks, and for a
     /// task inside `start` that has not called `started()` yet).
     pub fn parent_nursery(&self) -> Option<Nursery> {
-        match &*self.0.owner.borrow() {
-            Owner::Nursery(n) => Some(Nursery { state: n.clone() }),
-            _ => None,
-        }
+        self.0.parent_nursery().map(|state| Nursery { state })
     }
 
     /// Nurseries opened by this task that are still open.
     pub fn child_nurseries(&self) -> Vec<Nursery> {
-        self.0
+        let Some(extras) = self.0.extras.get() else {
+            return Vec::new();
+        };
+        extras
             .child_nurseries
             .borrow()
             .iter()
@@ -321,7 +466,7 @@ impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Task")
             .field("id", &self.0.id)
-            .field("name", &self.0.name)
+            .field("name", &self.0.name())
             .finish()
     }
 }

@@ -27,7 +27,7 @@ pub fn current_time() -> Instant {
 /// `None` if there is none. If the task is already cancelled, returns
 /// `Some(Instant::ZERO)`, a deadline that has passed.
 pub fn current_effective_deadline() -> Option<Instant> {
-    context::with_current_task(|t| t.status.borrow().effective_deadline())
+    context::with_current_task(|t| t.status.with(|s| s.effective_deadline()))
 }
 
 /// Blocks until cancelled: returns only `Err(Cancelled)`.
