@@ -33,10 +33,11 @@
 //! `Vec` in a node keeps its capacity.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use crate::clock::Instant;
 use crate::context;
+use crate::deadline::{Key, Target};
 use crate::task::TaskData;
 
 /// How many retired nodes a run keeps for reuse. Sized for servers with tens of
@@ -77,10 +78,8 @@ pub(crate) struct ScopeNode {
     entered_by: RefCell<Option<Rc<TaskData>>>,
     /// Tasks whose base is this node; each knows its index (`TaskData::base_index`).
     base_tasks: RefCell<Vec<Rc<TaskData>>>,
-    /// Bumped whenever a heap entry for this node's deadline goes stale.
-    pub(crate) generation: Cell<u64>,
-    /// Whether the deadline heap holds a live entry for this node.
-    pub(crate) deadline_registered: Cell<bool>,
+    /// This node's registration in the run's deadline queue, while it has one.
+    deadline_key: Cell<Option<Key>>,
 }
 
 impl ScopeNode {
@@ -98,8 +97,7 @@ impl ScopeNode {
             effectively_cancelled: Cell::new(false),
             entered_by: RefCell::new(None),
             base_tasks: RefCell::new(Vec::new()),
-            generation: Cell::new(0),
-            deadline_registered: Cell::new(false),
+            deadline_key: Cell::new(None),
         })
     }
 
@@ -129,7 +127,7 @@ impl ScopeNode {
         node.shield.set(false);
         node.state.set(NodeState::Unentered);
         node.effectively_cancelled.set(false);
-        node.generation.set(node.generation.get().wrapping_add(1));
+        debug_assert!(node.deadline_key.get().is_none());
         debug_assert!(node.children.borrow().is_empty());
         debug_assert!(node.base_tasks.borrow().is_empty());
         context::try_with_run(|run| {
@@ -162,24 +160,73 @@ impl ScopeNode {
     /// Attaches this unentered node under `parent`, entered by `task` (if any), and
     /// registers its deadline.
     pub(crate) fn enter(self: &Rc<Self>, parent: &Rc<ScopeNode>, task: Option<&Rc<TaskData>>) {
+        self.enter_lazily(parent, task);
+        self.ensure_deadline_registered();
+    }
+
+    /// [`enter`](Self::enter), except that the deadline is not put in the run's deadline
+    /// queue yet: the caller must call [`ensure_deadline_registered`] before the task
+    /// yields to the loop (`ScopeFuture` does when its body returns `Pending`).
+    ///
+    /// Why this is exact: a deadline acts only through the loop's `expire_deadlines`,
+    /// which cannot run while the task that entered the scope is being polled; whether
+    /// the deadline had *already* passed at entry is decided here, from the clock. So a
+    /// scope whose body finishes without ever returning `Pending` (the common case of a
+    /// timeout around an operation that completes at once) never touches the queue.
+    /// `current_statistics` registers the current task's pending scopes before counting.
+    ///
+    /// [`ensure_deadline_registered`]: Self::ensure_deadline_registered
+    pub(crate) fn enter_lazily(
+        self: &Rc<Self>,
+        parent: &Rc<ScopeNode>,
+        task: Option<&Rc<TaskData>>,
+    ) {
         debug_assert_eq!(self.state.get(), NodeState::Unentered);
         self.state.set(NodeState::Entered);
         self.attach_to(parent);
         *self.entered_by.borrow_mut() = task.cloned();
         if self.relative.get().is_some() || self.deadline.get().is_some() {
-            let now = context::with_run(|run| run.now());
-            if let Some(rel) = self.relative.take() {
-                self.deadline.set(Some(now + rel));
-            }
             // As Trio: a deadline that already passed cancels the scope on entry.
-            if self.deadline.get().is_some_and(|d| now >= d) {
+            let passed = context::with_run(|run| match self.relative.take() {
+                Some(rel) => {
+                    let now = run.now();
+                    let deadline = now + rel;
+                    self.deadline.set(Some(deadline));
+                    now >= deadline
+                }
+                None => self.deadline.get().is_some_and(|d| run.deadline_passed(d)),
+            });
+            if passed {
                 self.cancel_called.set(true);
             }
         }
         self.effectively_cancelled.set(
             self.cancel_called.get() || (!self.shield.get() && parent.effectively_cancelled.get()),
         );
-        self.update_deadline_registration();
+    }
+
+    /// Puts this entered node's deadline in the run's queue if it should be there and
+    /// is not (see [`enter_lazily`](Self::enter_lazily)).
+    #[inline]
+    pub(crate) fn ensure_deadline_registered(self: &Rc<Self>) {
+        if self.deadline_key.get().is_none()
+            && self.deadline.get().is_some()
+            && !self.cancel_called.get()
+            && self.state.get() == NodeState::Entered
+        {
+            self.register_deadline();
+        }
+    }
+
+    fn register_deadline(self: &Rc<Self>) {
+        let Some(d) = self.deadline.get() else { return };
+        context::try_with_run(|run| {
+            let key = run
+                .deadlines
+                .borrow_mut()
+                .insert(d, Target::Scope(self.clone()));
+            self.deadline_key.set(Some(key));
+        });
     }
 
     fn attach_to(self: &Rc<Self>, parent: &Rc<ScopeNode>) {
@@ -211,11 +258,25 @@ impl ScopeNode {
         }
         self.state.set(NodeState::Exited);
         self.entered_by.borrow_mut().take();
-        if self.deadline_registered.replace(false) {
-            self.generation.set(self.generation.get().wrapping_add(1));
-            context::try_with_run(|run| run.deadlines.borrow_mut().forget_live());
-        }
+        self.unregister_deadline();
         self.detach_from_parent();
+    }
+
+    /// Removes this node's entry from the deadline queue, if it has one.
+    fn unregister_deadline(&self) {
+        if let Some(key) = self.deadline_key.take() {
+            context::try_with_run(|run| {
+                // Dropped after the queue's borrow ends (the statement above it).
+                let target = run.deadlines.borrow_mut().remove(key);
+                drop(target);
+            });
+        }
+    }
+
+    /// The deadline queue fired this node's entry: its deadline passed.
+    pub(crate) fn deadline_expired(&self) {
+        self.deadline_key.set(None);
+        self.cancel();
     }
 
     /// Moves this node (and its subtree) under `new_parent`: `TaskStatus::started`.
@@ -266,24 +327,13 @@ impl ScopeNode {
         }
     }
 
-    /// Makes the deadline heap hold exactly one live entry for this node's deadline.
+    /// Makes the deadline queue hold exactly one entry for this node's deadline (none
+    /// without a deadline or once cancelled).
     fn update_deadline_registration(self: &Rc<Self>) {
-        context::try_with_run(|run| {
-            let mut heap = run.deadlines.borrow_mut();
-            if self.deadline_registered.replace(false) {
-                heap.forget_live();
-            }
-            self.generation.set(self.generation.get().wrapping_add(1));
-            if let Some(d) = self.deadline.get() {
-                if !self.cancel_called.get() {
-                    // Registered *before* the push: a push may sweep stale entries, and
-                    // the new entry must already read as live or the sweep drops it (the
-                    // scope's deadline would then never fire).
-                    self.deadline_registered.set(true);
-                    heap.push(d, self);
-                }
-            }
-        });
+        self.unregister_deadline();
+        if !self.cancel_called.get() {
+            self.register_deadline();
+        }
     }
 
     /// Recomputes `effectively_cancelled` here and below; wakes parked tasks that became
@@ -493,6 +543,3 @@ impl std::fmt::Debug for CancelHandle {
             .finish()
     }
 }
-
-/// A weak reference to a node, as the deadline heap holds it.
-pub(crate) type WeakNode = Weak<ScopeNode>;

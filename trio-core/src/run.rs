@@ -7,7 +7,8 @@
 //! 2. wait for I/O: not at all if tasks are runnable and no fd is watched, for zero time
 //!    if tasks are runnable, otherwise until the next deadline, `wait_all_tasks_blocked`
 //!    cushion or autojump threshold;
-//! 3. expire deadlines (cancelling their scopes, which wakes the tasks under them);
+//! 3. expire deadlines (cancelling their scopes, which wakes the tasks under them, and
+//!    waking sleeping tasks);
 //! 4. if nothing is runnable, the loop is idle: wake `wait_all_tasks_blocked` waiters
 //!    whose cushion has passed, else let an autojumping clock jump to the next deadline;
 //! 5. run one *batch*: the tasks runnable at the start of the batch, each polled once.
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use crate::cancel::ScopeNode;
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
-use crate::clock::{Clock, Instant, RealTime, SystemClock};
+use crate::clock::{Clock, CoarseBound, Instant, RealTime, SystemClock};
 use crate::context;
 use crate::deadline::Deadlines;
 use crate::entry_queue::{Shared, TaskRunnable, TrioToken};
@@ -53,6 +54,8 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Default)]
 pub struct Runner {
     clock: Option<Box<dyn Clock>>,
+    /// The cheap upper bound of the clock's time, when it is a [`SystemClock`].
+    coarse: Option<CoarseBound>,
     instruments: Vec<Box<dyn Instrument>>,
     shuffle_seed: Option<u64>,
 }
@@ -65,6 +68,9 @@ impl Runner {
 
     /// Uses `clock` for all time in the run (e.g. trio-testing's `MockClock`).
     pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.coarse = (&clock as &dyn Any)
+            .downcast_ref::<SystemClock>()
+            .and_then(SystemClock::coarse_bound);
         self.clock = Some(Box::new(clock));
         self
     }
@@ -99,13 +105,22 @@ impl Runner {
         }
         let (shared, poller) = Shared::new()
             .map_err(|e| Error::with_source(ErrorKind::Io, "could not create the I/O poller", e))?;
-        let clock = self.clock.unwrap_or_else(|| Box::new(SystemClock::new()));
+        let (clock, coarse) = match self.clock {
+            Some(clock) => (clock, self.coarse),
+            None => {
+                let clock = SystemClock::new();
+                let coarse = clock.coarse_bound();
+                (Box::new(clock) as Box<dyn Clock>, coarse)
+            }
+        };
         let root = ScopeNode::new_root();
         let run = Rc::new(RunState {
             shared,
             poller,
             queue: RefCell::new(VecDeque::new()),
             clock,
+            coarse,
+            last_read: Cell::new(Instant::ZERO),
             deadlines: RefCell::new(Deadlines::default()),
             reactor: Reactor::new(),
             tasks_living: Cell::new(0),
@@ -229,6 +244,10 @@ pub(crate) struct RunState {
     pub(crate) poller: Arc<polling::Poller>,
     queue: RefCell<VecDeque<TaskRunnable>>,
     clock: Box<dyn Clock>,
+    /// See `deadline_passed`: present only for the system clock.
+    coarse: Option<CoarseBound>,
+    /// The latest time `now()` returned.
+    last_read: Cell<Instant>,
     pub(crate) deadlines: RefCell<Deadlines>,
     pub(crate) reactor: Reactor,
     pub(crate) tasks_living: Cell<usize>,
@@ -252,7 +271,24 @@ pub(crate) struct RunState {
 
 impl RunState {
     pub(crate) fn now(&self) -> Instant {
-        self.clock.current_time()
+        let now = self.clock.current_time();
+        self.last_read.set(self.last_read.get().max(now));
+        now
+    }
+
+    /// Whether the clock has reached `deadline`: exactly `now() >= deadline`, but on the
+    /// system clock answered without a precise read when the coarse bound proves the
+    /// deadline is still ahead (`clock.rs`). The deadline must also be later than every
+    /// time the run has handed out, so no caller can have seen the clock past it (even
+    /// if the coarse clock ever lagged by more than its margin).
+    #[inline]
+    pub(crate) fn deadline_passed(&self, deadline: Instant) -> bool {
+        if let Some(coarse) = &self.coarse {
+            if deadline > self.last_read.get() && deadline > coarse.not_yet() {
+                return false;
+            }
+        }
+        self.now() >= deadline
     }
 
     pub(crate) fn root_task_finished(&self, system: bool, outcome: Outcome) {
@@ -381,9 +417,11 @@ impl RunState {
         }
         let now = self.now();
         loop {
-            let node = self.deadlines.borrow_mut().pop_expired(now);
-            match node {
-                Some(node) => node.cancel(),
+            // The borrow ends with this statement: firing wakes and cancels, which may
+            // register or remove deadlines.
+            let target = self.deadlines.borrow_mut().pop_expired(now);
+            match target {
+                Some(target) => target.fire(),
                 None => break,
             }
         }
@@ -477,6 +515,16 @@ impl RunState {
     }
 
     pub(crate) fn statistics(&self) -> RunStatistics {
+        // Only the task being polled can have scopes whose deadlines are not in the
+        // queue yet (`ScopeNode::enter_lazily`): every other task yielded, which
+        // registered them.
+        if let Some(task) = context::try_current_task() {
+            let mut node = Some(task.status.borrow().clone());
+            while let Some(n) = node {
+                n.ensure_deadline_registered();
+                node = n.parent();
+            }
+        }
         let next = self.deadlines.borrow_mut().next();
         let now = self.now();
         RunStatistics {

@@ -92,14 +92,19 @@ impl<T, F: Future<Output = Result<T>>> Future for ScopeFuture<F> {
         if node.state.get() == NodeState::Unentered {
             let task = context::current_task();
             let parent = task.status.borrow().clone();
-            node.enter(&parent, Some(&task));
+            // The deadline goes into the run's queue only if the body ever returns
+            // `Pending` (see `ScopeNode::enter_lazily`).
+            node.enter_lazily(&parent, Some(&task));
             *this.task = Some(task);
         }
         let task = this.task.as_ref().expect("entered scope has a task");
         let result = {
             let _guard = StatusGuard::enter(task, node);
             match this.body.poll(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    node.ensure_deadline_registered();
+                    return Poll::Pending;
+                }
                 Poll::Ready(r) => r,
             }
         };
