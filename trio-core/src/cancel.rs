@@ -252,6 +252,7 @@ impl ScopeNode {
 
     /// Detaches an entered node from the tree. Its children (tasks still running under an
     /// abandoned nursery) keep it alive until they finish.
+    #[inline]
     pub(crate) fn exit(&self) {
         if self.state.get() != NodeState::Entered {
             return;
@@ -452,11 +453,15 @@ impl CancelScope {
 
     /// Runs `body` inside this scope. Returns `Ok(None)` exactly when this scope absorbed
     /// the `Cancelled` that ended the body; `Ok(Some(v))` when the body finished.
-    pub async fn run<T>(
+    ///
+    /// Like an `async fn`, the returned future does nothing until first polled (that is
+    /// when the scope is entered). A plain `fn`, so no extra state machine wraps the
+    /// scope's own future: entering and leaving a scope is on many hot paths.
+    pub fn run<T>(
         self,
         body: impl std::future::Future<Output = crate::Result<T>>,
-    ) -> crate::Result<Option<T>> {
-        crate::scope_future::ScopeFuture::new(self.node, body).await
+    ) -> impl std::future::Future<Output = crate::Result<Option<T>>> {
+        crate::scope_future::ScopeFuture::new(self.node, body)
     }
 }
 

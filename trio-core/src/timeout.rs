@@ -127,8 +127,10 @@ async fn park_until(deadline: Instant) -> Result<()> {
         None => Abort::Failed,
     })
     .await?;
-    if entry.remove().is_some() {
-        // Still registered: someone else called `reschedule` on this task.
+    let still_registered = entry.remove().is_some();
+    std::mem::forget(entry); // removed just now: nothing left for its `Drop`
+    if still_registered {
+        // Someone else called `reschedule` on this task.
         return Err(Error::new(
             ErrorKind::Internal,
             "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
@@ -165,19 +167,25 @@ impl Drop for Registered {
 
 /// Runs `body` with a deadline `timeout` after it starts; `Ok(None)` if the deadline
 /// cancelled it.
-pub async fn move_on_after<T>(
+///
+/// The scope is entered (and a relative deadline starts) when the returned future is
+/// first polled.
+pub fn move_on_after<T>(
     timeout: Duration,
     body: impl Future<Output = Result<T>>,
-) -> Result<Option<T>> {
-    CancelScope::new().with_timeout(timeout).run(body).await
+) -> impl Future<Output = Result<Option<T>>> {
+    CancelScope::new().with_timeout(timeout).run(body)
 }
 
 /// Runs `body` with deadline `deadline`; `Ok(None)` if the deadline cancelled it.
-pub async fn move_on_at<T>(
+///
+/// The scope is entered (and a relative deadline starts) when the returned future is
+/// first polled.
+pub fn move_on_at<T>(
     deadline: Instant,
     body: impl Future<Output = Result<T>>,
-) -> Result<Option<T>> {
-    CancelScope::new().with_deadline(deadline).run(body).await
+) -> impl Future<Output = Result<Option<T>>> {
+    CancelScope::new().with_deadline(deadline).run(body)
 }
 
 /// Runs `body` with a deadline `timeout` after it starts; an error of kind
