@@ -45,6 +45,21 @@ use crate::task::TaskData;
 /// `malloc` and a `free` (the timers benchmark showed it); the pool never outlives the run.
 const SCOPE_POOL_MAX: usize = 1 << 16;
 
+thread_local! {
+    /// Retired nodes of the run on this thread, for reuse. A thread-local of its own
+    /// rather than a field of the run: taking and returning a node is on the path of
+    /// every scope, and this is one access instead of the run's `RefCell` plus the
+    /// pool's. Filled only while a run is active; emptied when it ends
+    /// ([`clear_scope_pool`]), so it never outlives the run.
+    static SCOPE_POOL: RefCell<Vec<Rc<ScopeNode>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Drops this thread's pooled nodes: the run ended.
+pub(crate) fn clear_scope_pool() {
+    let pool = SCOPE_POOL.try_with(|p| std::mem::take(&mut *p.borrow_mut()));
+    drop(pool);
+}
+
 /// Where a node is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NodeState {
@@ -68,7 +83,7 @@ pub(crate) struct ScopeNode {
     /// # Invariant
     /// `Some` exactly while `state == Entered` (and for the run's root: `None`).
     parent: RefCell<Option<Rc<ScopeNode>>>,
-    /// This node's index in its parent's `children`.
+    /// This node's index in its parent's `children` (while published).
     index_in_parent: Cell<usize>,
     children: RefCell<Vec<Rc<ScopeNode>>>,
     /// # Invariant
@@ -80,6 +95,10 @@ pub(crate) struct ScopeNode {
     base_tasks: RefCell<Vec<Rc<TaskData>>>,
     /// This node's registration in the run's deadline queue, while it has one.
     deadline_key: Cell<Option<Key>>,
+    /// # Invariant
+    /// True exactly while entered and linked into the tree: in the parent's `children`,
+    /// `entered_by` set, deadline registered (see `enter_lazily`).
+    published: Cell<bool>,
 }
 
 impl ScopeNode {
@@ -98,6 +117,7 @@ impl ScopeNode {
             entered_by: RefCell::new(None),
             base_tasks: RefCell::new(Vec::new()),
             deadline_key: Cell::new(None),
+            published: Cell::new(false),
         })
     }
 
@@ -105,12 +125,15 @@ impl ScopeNode {
     pub(crate) fn new_root() -> Rc<ScopeNode> {
         let node = ScopeNode::new();
         node.state.set(NodeState::Entered);
+        node.published.set(true);
         node
     }
 
     /// A fresh node, from the run's pool when inside a run.
     pub(crate) fn fresh() -> Rc<ScopeNode> {
-        context::try_with_run(|run| run.scope_pool.borrow_mut().pop())
+        SCOPE_POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
             .flatten()
             .unwrap_or_else(ScopeNode::new)
     }
@@ -130,8 +153,11 @@ impl ScopeNode {
         debug_assert!(node.deadline_key.get().is_none());
         debug_assert!(node.children.borrow().is_empty());
         debug_assert!(node.base_tasks.borrow().is_empty());
-        context::try_with_run(|run| {
-            let mut pool = run.scope_pool.borrow_mut();
+        if !context::in_run() {
+            return;
+        }
+        let _ = SCOPE_POOL.try_with(|p| {
+            let mut pool = p.borrow_mut();
             if pool.len() < SCOPE_POOL_MAX {
                 pool.push(node);
             }
@@ -157,34 +183,35 @@ impl ScopeNode {
         self.effectively_cancelled.get() && !self.parent_cancellation_is_visible()
     }
 
-    /// Attaches this unentered node under `parent`, entered by `task` (if any), and
-    /// registers its deadline.
+    /// Enters this node under `parent`, entered by `task` (if any), and publishes it at
+    /// once (see [`enter_lazily`](Self::enter_lazily)).
     pub(crate) fn enter(self: &Rc<Self>, parent: &Rc<ScopeNode>, task: Option<&Rc<TaskData>>) {
-        self.enter_lazily(parent, task);
-        self.ensure_deadline_registered();
+        self.enter_lazily(parent.clone());
+        self.publish(task);
     }
 
-    /// [`enter`](Self::enter), except that the deadline is not put in the run's deadline
-    /// queue yet: the caller must call [`ensure_deadline_registered`] before the task
-    /// yields to the loop (`ScopeFuture` does when its body returns `Pending`).
+    /// Enters this node under `parent` *without publishing it*: it points at its parent
+    /// and its cancellation state is computed (a deadline that already passed cancels it
+    /// now, as in Trio), but it is not yet in the parent's `children`, not yet linked to
+    /// the task that entered it, and its deadline is not yet in the run's queue. The
+    /// caller must call [`publish`](Self::publish) before the task yields to the loop
+    /// (`ScopeFuture` does when its body returns `Pending`).
     ///
-    /// Why this is exact: a deadline acts only through the loop's `expire_deadlines`,
-    /// which cannot run while the task that entered the scope is being polled; whether
-    /// the deadline had *already* passed at entry is decided here, from the clock. So a
-    /// scope whose body finishes without ever returning `Pending` (the common case of a
-    /// timeout around an operation that completes at once) never touches the queue.
-    /// `current_statistics` registers the current task's pending scopes before counting.
-    ///
-    /// [`ensure_deadline_registered`]: Self::ensure_deadline_registered
-    pub(crate) fn enter_lazily(
-        self: &Rc<Self>,
-        parent: &Rc<ScopeNode>,
-        task: Option<&Rc<TaskData>>,
-    ) {
+    /// Why this is exact: the three links serve only to reach the scope from outside the
+    /// task: the deadline through the loop's `expire_deadlines` (which cannot run while
+    /// the task is being polled), the task to wake it when parked (it is running), and
+    /// the `children` list so that an ancestor's cancellation reaches this node. The
+    /// last can happen synchronously, by the task itself (`cancel`, `set_shield`,
+    /// `TaskStatus::started`); those entry points first publish every unpublished node
+    /// on the current task's scope chain (the only task that can have such nodes), see
+    /// [`publish_current_chain`]. So a scope whose body finishes without ever returning
+    /// `Pending` (a timeout around an operation that completes at once) costs no list
+    /// insertion, no task link and no deadline-queue work.
+    pub(crate) fn enter_lazily(self: &Rc<Self>, parent: Rc<ScopeNode>) {
         debug_assert_eq!(self.state.get(), NodeState::Unentered);
         self.state.set(NodeState::Entered);
-        self.attach_to(parent);
-        *self.entered_by.borrow_mut() = task.cloned();
+        let parent_cancelled = parent.effectively_cancelled.get();
+        *self.parent.borrow_mut() = Some(parent);
         if self.relative.get().is_some() || self.deadline.get().is_some() {
             // As Trio: a deadline that already passed cancels the scope on entry.
             let passed = context::with_run(|run| match self.relative.take() {
@@ -200,15 +227,47 @@ impl ScopeNode {
                 self.cancel_called.set(true);
             }
         }
-        self.effectively_cancelled.set(
-            self.cancel_called.get() || (!self.shield.get() && parent.effectively_cancelled.get()),
-        );
+        self.effectively_cancelled
+            .set(self.cancel_called.get() || (!self.shield.get() && parent_cancelled));
     }
 
-    /// Puts this entered node's deadline in the run's queue if it should be there and
-    /// is not (see [`enter_lazily`](Self::enter_lazily)).
+    /// Whether [`publish`](Self::publish) has run since this node was entered.
     #[inline]
-    pub(crate) fn ensure_deadline_registered(self: &Rc<Self>) {
+    pub(crate) fn is_published(&self) -> bool {
+        self.published.get()
+    }
+
+    /// Links an entered node into the tree: its parent's `children`, the task that
+    /// entered it, and the deadline queue. Idempotent.
+    pub(crate) fn publish(self: &Rc<Self>, task: Option<&Rc<TaskData>>) {
+        if self.state.get() != NodeState::Entered || self.published.replace(true) {
+            return;
+        }
+        if let Some(parent) = self.parent() {
+            self.attach_to(&parent);
+        }
+        *self.entered_by.borrow_mut() = task.cloned();
+        self.ensure_deadline_registered();
+    }
+
+    /// Publishes every unpublished node on the scope chain of the task being polled (see
+    /// [`enter_lazily`](Self::enter_lazily)); nothing outside a task.
+    pub(crate) fn publish_current_chain() {
+        let Some(task) = context::try_current_task() else {
+            return;
+        };
+        let mut node = Some(task.status.borrow().clone());
+        while let Some(n) = node {
+            if !n.is_published() {
+                n.publish(Some(&task));
+            }
+            node = n.parent();
+        }
+    }
+
+    /// Puts this published node's deadline in the run's queue if it should be there and
+    /// is not.
+    fn ensure_deadline_registered(self: &Rc<Self>) {
         if self.deadline_key.get().is_none()
             && self.deadline.get().is_some()
             && !self.cancel_called.get()
@@ -233,11 +292,12 @@ impl ScopeNode {
         let mut siblings = parent.children.borrow_mut();
         self.index_in_parent.set(siblings.len());
         siblings.push(self.clone());
-        *self.parent.borrow_mut() = Some(parent.clone());
     }
 
-    fn detach_from_parent(&self) -> Option<Rc<ScopeNode>> {
-        let parent = self.parent.borrow_mut().take()?;
+    /// Removes this published node from its parent's `children` (the parent pointer
+    /// stays).
+    fn detach_from_parent(&self) {
+        let Some(parent) = self.parent() else { return };
         let mut siblings = parent.children.borrow_mut();
         let i = self.index_in_parent.get();
         let removed = siblings.swap_remove(i);
@@ -247,7 +307,6 @@ impl ScopeNode {
         }
         drop(siblings);
         drop(removed);
-        Some(parent)
     }
 
     /// Detaches an entered node from the tree. Its children (tasks still running under an
@@ -258,9 +317,13 @@ impl ScopeNode {
             return;
         }
         self.state.set(NodeState::Exited);
-        self.entered_by.borrow_mut().take();
-        self.unregister_deadline();
-        self.detach_from_parent();
+        if self.published.replace(false) {
+            self.entered_by.borrow_mut().take();
+            self.unregister_deadline();
+            self.detach_from_parent();
+        }
+        debug_assert!(self.deadline_key.get().is_none());
+        self.parent.borrow_mut().take();
     }
 
     /// Removes this node's entry from the deadline queue, if it has one.
@@ -282,7 +345,10 @@ impl ScopeNode {
 
     /// Moves this node (and its subtree) under `new_parent`: `TaskStatus::started`.
     pub(crate) fn reparent(self: &Rc<Self>, new_parent: &Rc<ScopeNode>) {
+        // The subtree may hold the current task's unpublished scopes (enter_lazily).
+        ScopeNode::publish_current_chain();
         self.detach_from_parent();
+        *self.parent.borrow_mut() = Some(new_parent.clone());
         self.attach_to(new_parent);
         self.recalculate();
     }
@@ -310,12 +376,15 @@ impl ScopeNode {
             return;
         }
         if self.state.get() == NodeState::Entered {
+            // The cancellation must reach the current task's unpublished scopes too.
+            ScopeNode::publish_current_chain();
             self.recalculate();
         }
     }
 
     pub(crate) fn set_shield(&self, shield: bool) {
         if self.shield.replace(shield) != shield && self.state.get() == NodeState::Entered {
+            ScopeNode::publish_current_chain();
             self.recalculate();
         }
     }
@@ -332,7 +401,8 @@ impl ScopeNode {
     /// without a deadline or once cancelled).
     fn update_deadline_registration(self: &Rc<Self>) {
         self.unregister_deadline();
-        if !self.cancel_called.get() {
+        // An unpublished node registers when it is published.
+        if self.published.get() && !self.cancel_called.get() {
             self.register_deadline();
         }
     }

@@ -125,7 +125,6 @@ impl Runner {
             reactor: Reactor::new(),
             tasks_living: Cell::new(0),
             instruments: Instruments::new(self.instruments),
-            scope_pool: RefCell::new(Vec::new()),
             run_vars: RefCell::new(HashMap::new()),
             main_scope: ScopeNode::new(),
             system_scope: ScopeNode::new(),
@@ -206,6 +205,7 @@ impl Drop for Installed {
         while self.0.callbacks.pop().is_ok() {}
         self.0.release_poller();
         context::exit_run();
+        crate::cancel::clear_scope_pool();
     }
 }
 
@@ -252,7 +252,6 @@ pub(crate) struct RunState {
     pub(crate) reactor: Reactor,
     pub(crate) tasks_living: Cell<usize>,
     pub(crate) instruments: Instruments,
-    pub(crate) scope_pool: RefCell<Vec<Rc<ScopeNode>>>,
     pub(crate) run_vars: RefCell<HashMap<usize, Box<dyn Any>>>,
     root: Rc<ScopeNode>,
     main_scope: Rc<ScopeNode>,
@@ -517,14 +516,8 @@ impl RunState {
     pub(crate) fn statistics(&self) -> RunStatistics {
         // Only the task being polled can have scopes whose deadlines are not in the
         // queue yet (`ScopeNode::enter_lazily`): every other task yielded, which
-        // registered them.
-        if let Some(task) = context::try_current_task() {
-            let mut node = Some(task.status.borrow().clone());
-            while let Some(n) = node {
-                n.ensure_deadline_registered();
-                node = n.parent();
-            }
-        }
+        // published them.
+        ScopeNode::publish_current_chain();
         let next = self.deadlines.borrow_mut().next();
         let now = self.now();
         RunStatistics {

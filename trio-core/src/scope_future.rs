@@ -92,9 +92,9 @@ impl<T, F: Future<Output = Result<T>>> Future for ScopeFuture<F> {
         if node.state.get() == NodeState::Unentered {
             let task = context::current_task();
             let parent = task.status.borrow().clone();
-            // The deadline goes into the run's queue only if the body ever returns
-            // `Pending` (see `ScopeNode::enter_lazily`).
-            node.enter_lazily(&parent, Some(&task));
+            // Linked into the tree (and its deadline into the run's queue) only if the
+            // body ever returns `Pending` (see `ScopeNode::enter_lazily`).
+            node.enter_lazily(parent);
             *this.task = Some(task);
         }
         let task = this.task.as_ref().expect("entered scope has a task");
@@ -102,7 +102,9 @@ impl<T, F: Future<Output = Result<T>>> Future for ScopeFuture<F> {
             let _guard = StatusGuard::enter(task, node);
             match this.body.poll(cx) {
                 Poll::Pending => {
-                    node.ensure_deadline_registered();
+                    if !node.is_published() {
+                        node.publish(Some(task));
+                    }
                     return Poll::Pending;
                 }
                 Poll::Ready(r) => r,
