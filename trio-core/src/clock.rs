@@ -265,3 +265,32 @@ impl RealTime {
         self.0.saturating_duration_since(std::time::Instant::now())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coarse_bound_is_never_behind_a_precise_reading_taken_before_it() {
+        let clock = SystemClock::new();
+        let Some(bound) = clock.coarse_bound() else {
+            return; // no coarse clock on this OS: the shortcut is off
+        };
+        for _ in 0..10_000 {
+            let precise = clock.current_time();
+            assert!(bound.not_yet() > precise);
+        }
+    }
+
+    #[test]
+    fn the_system_clock_starts_near_zero_and_never_goes_back() {
+        let clock = SystemClock::new();
+        let mut last = clock.current_time();
+        assert!(last < Instant::ZERO + Duration::from_secs(1));
+        for _ in 0..10_000 {
+            let t = clock.current_time();
+            assert!(t >= last);
+            last = t;
+        }
+    }
+}
