@@ -19,7 +19,10 @@
 //!    decides whether the cancellation can still take effect (the operation may already
 //!    have completed, in which case it reports success).
 //! 2. A task is attached to the node of every scope it entered (`entered_by`) and to its
-//!    *base* node (the nursery or hidden start scope it was spawned under).
+//!    *base* node (the nursery or hidden start scope it was spawned under). A scope's
+//!    links (to its task, into its parent's children, into the deadline queue) are made
+//!    lazily, when its body first returns `Pending` or something could need them sooner
+//!    (see `ScopeNode::enter_lazily`).
 //! 3. While a task is polled, `TaskData::status` is the innermost node being polled:
 //!    each scope future swaps it in around the poll of its body. That is what a
 //!    checkpoint consults.
