@@ -216,16 +216,18 @@ impl ScopeNode {
         let parent_cancelled = parent.effectively_cancelled.get();
         *self.parent.borrow_mut() = Some(parent);
         if self.relative.get().is_some() || self.deadline.get().is_some() {
-            // As Trio: a deadline that already passed cancels the scope on entry.
-            let passed = context::with_run(|run| match self.relative.take() {
-                Some(rel) => {
+            // As Trio: a deadline that already passed cancels the scope on entry. An
+            // absolute deadline provably ahead needs no clock read at all (clock.rs).
+            let passed = match (self.relative.take(), self.deadline.get()) {
+                (None, Some(d)) if crate::clock::surely_ahead(d) => false,
+                (Some(rel), _) => context::with_run(|run| {
                     let now = run.now();
                     let deadline = now + rel;
                     self.deadline.set(Some(deadline));
                     now >= deadline
-                }
-                None => self.deadline.get().is_some_and(|d| run.deadline_passed(d)),
-            });
+                }),
+                (None, d) => d.is_some_and(|d| context::with_run(|run| run.now() >= d)),
+            };
             if passed {
                 self.cancel_called.set(true);
             }

@@ -14,10 +14,11 @@
 //! as of the kernel's last timer tick, so it is never ahead of the precise clock and lags
 //! it by about one tick. [`CoarseBound`] adds a margin of several ticks to it, giving a
 //! time the precise clock cannot have reached yet; a deadline later than that (and later
-//! than every time the run has handed out, see `RunState::deadline_passed`) is provably
+//! than every time the run has handed out, see `surely_ahead`) is provably
 //! still ahead, with no precise read. Only the system clock has this bound; any other
 //! clock (a `MockClock`) is always read.
 
+use std::cell::Cell;
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;
@@ -184,6 +185,41 @@ fn monotonic_nanos(clock: rustix::time::ClockId) -> u64 {
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
+}
+
+thread_local! {
+    /// The coarse bound of the run on this thread, when its clock is the system clock.
+    /// Thread-locals of plain `Copy` values (no destructor), so a scope entry reads them
+    /// without borrowing the run.
+    static COARSE_BOUND: Cell<Option<CoarseBound>> = const { Cell::new(None) };
+    /// The latest time the run on this thread handed out (`RunState::now`).
+    static LATEST_HANDED_OUT: Cell<Instant> = const { Cell::new(Instant::ZERO) };
+}
+
+/// Installs (at a run's start) or removes (`None`, at its end) the coarse bound of the
+/// run on this thread.
+pub(crate) fn install_coarse_bound(bound: Option<CoarseBound>) {
+    COARSE_BOUND.with(|b| b.set(bound));
+    LATEST_HANDED_OUT.with(|t| t.set(Instant::ZERO));
+}
+
+/// Records a time the run handed out (see [`surely_ahead`]).
+#[inline]
+pub(crate) fn note_time_handed_out(now: Instant) {
+    LATEST_HANDED_OUT.with(|t| t.set(t.get().max(now)));
+}
+
+/// True only if the run's clock has certainly not reached `deadline`, decided without a
+/// precise clock read: the run's clock is the system clock, `deadline` is past its coarse
+/// bound, and past every time the run has handed out, so no caller can have seen the
+/// clock reach it (even if the coarse clock ever lagged by more than its margin).
+/// `false` means "unknown": read the clock.
+#[inline]
+pub(crate) fn surely_ahead(deadline: Instant) -> bool {
+    match COARSE_BOUND.with(Cell::get) {
+        Some(bound) => deadline > LATEST_HANDED_OUT.with(Cell::get) && deadline > bound.not_yet(),
+        None => false,
+    }
 }
 
 /// A cheap upper bound on a [`SystemClock`]'s current time (see the module doc).

@@ -119,8 +119,6 @@ impl Runner {
             poller,
             queue: RefCell::new(VecDeque::new()),
             clock,
-            coarse,
-            last_read: Cell::new(Instant::ZERO),
             deadlines: RefCell::new(Deadlines::default()),
             reactor: Reactor::new(),
             tasks_living: Cell::new(0),
@@ -142,6 +140,7 @@ impl Runner {
         // Uninstalls the run however this function is left, even by a panic from
         // `main()`, the clock or an instrument, so the thread can run again.
         let installed = Installed(run.shared.clone());
+        crate::clock::install_coarse_bound(coarse);
         run.main_scope.enter(&run.root, None);
         run.system_scope.enter(&run.root, None);
         run.clock.start_clock();
@@ -206,6 +205,7 @@ impl Drop for Installed {
         self.0.release_poller();
         context::exit_run();
         crate::cancel::clear_scope_pool();
+        crate::clock::install_coarse_bound(None);
     }
 }
 
@@ -244,10 +244,6 @@ pub(crate) struct RunState {
     pub(crate) poller: Arc<polling::Poller>,
     queue: RefCell<VecDeque<TaskRunnable>>,
     clock: Box<dyn Clock>,
-    /// See `deadline_passed`: present only for the system clock.
-    coarse: Option<CoarseBound>,
-    /// The latest time `now()` returned.
-    last_read: Cell<Instant>,
     pub(crate) deadlines: RefCell<Deadlines>,
     pub(crate) reactor: Reactor,
     pub(crate) tasks_living: Cell<usize>,
@@ -271,23 +267,16 @@ pub(crate) struct RunState {
 impl RunState {
     pub(crate) fn now(&self) -> Instant {
         let now = self.clock.current_time();
-        self.last_read.set(self.last_read.get().max(now));
+        crate::clock::note_time_handed_out(now);
         now
     }
 
-    /// Whether the clock has reached `deadline`: exactly `now() >= deadline`, but on the
-    /// system clock answered without a precise read when the coarse bound proves the
-    /// deadline is still ahead (`clock.rs`). The deadline must also be later than every
-    /// time the run has handed out, so no caller can have seen the clock past it (even
-    /// if the coarse clock ever lagged by more than its margin).
+    /// Whether the clock has reached `deadline`: exactly `now() >= deadline`, but
+    /// answered without a precise read when `clock::surely_ahead` proves the deadline is
+    /// still ahead (system clock only).
     #[inline]
     pub(crate) fn deadline_passed(&self, deadline: Instant) -> bool {
-        if let Some(coarse) = &self.coarse {
-            if deadline > self.last_read.get() && deadline > coarse.not_yet() {
-                return false;
-            }
-        }
-        self.now() >= deadline
+        !crate::clock::surely_ahead(deadline) && self.now() >= deadline
     }
 
     pub(crate) fn root_task_finished(&self, system: bool, outcome: Outcome) {
