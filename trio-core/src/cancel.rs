@@ -19,7 +19,10 @@
 //!    decides whether the cancellation can still take effect (the operation may already
 //!    have completed, in which case it reports success).
 //! 2. A task is attached to the node of every scope it entered (`entered_by`) and to its
-//!    *base* node (the nursery or hidden start scope it was spawned under).
+//!    *base* node (the nursery or hidden start scope it was spawned under). A scope's
+//!    links (to its task, into its parent's children, into the deadline queue) are made
+//!    lazily, when its body first returns `Pending` or something could need them sooner
+//!    (see `ScopeNode::enter_lazily`).
 //! 3. While a task is polled, `TaskData::status` is the innermost node being polled:
 //!    each scope future swaps it in around the poll of its body. That is what a
 //!    checkpoint consults.
@@ -33,16 +36,32 @@
 //! `Vec` in a node keeps its capacity.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use crate::clock::Instant;
 use crate::context;
+use crate::deadline::{Key, Target};
 use crate::task::TaskData;
 
 /// How many retired nodes a run keeps for reuse. Sized for servers with tens of
 /// thousands of concurrent sleeps/timeouts: below the peak, every scope would pay a
 /// `malloc` and a `free` (the timers benchmark showed it); the pool never outlives the run.
 const SCOPE_POOL_MAX: usize = 1 << 16;
+
+thread_local! {
+    /// Retired nodes of the run on this thread, for reuse. A thread-local of its own
+    /// rather than a field of the run: taking and returning a node is on the path of
+    /// every scope, and this is one access instead of the run's `RefCell` plus the
+    /// pool's. Filled only while a run is active; emptied when it ends
+    /// ([`clear_scope_pool`]), so it never outlives the run.
+    static SCOPE_POOL: RefCell<Vec<Rc<ScopeNode>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Drops this thread's pooled nodes: the run ended.
+pub(crate) fn clear_scope_pool() {
+    let pool = SCOPE_POOL.try_with(|p| std::mem::take(&mut *p.borrow_mut()));
+    drop(pool);
+}
 
 /// Where a node is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +86,7 @@ pub(crate) struct ScopeNode {
     /// # Invariant
     /// `Some` exactly while `state == Entered` (and for the run's root: `None`).
     parent: RefCell<Option<Rc<ScopeNode>>>,
-    /// This node's index in its parent's `children`.
+    /// This node's index in its parent's `children` (while published).
     index_in_parent: Cell<usize>,
     children: RefCell<Vec<Rc<ScopeNode>>>,
     /// # Invariant
@@ -77,10 +96,12 @@ pub(crate) struct ScopeNode {
     entered_by: RefCell<Option<Rc<TaskData>>>,
     /// Tasks whose base is this node; each knows its index (`TaskData::base_index`).
     base_tasks: RefCell<Vec<Rc<TaskData>>>,
-    /// Bumped whenever a heap entry for this node's deadline goes stale.
-    pub(crate) generation: Cell<u64>,
-    /// Whether the deadline heap holds a live entry for this node.
-    pub(crate) deadline_registered: Cell<bool>,
+    /// This node's registration in the run's deadline queue, while it has one.
+    deadline_key: Cell<Option<Key>>,
+    /// # Invariant
+    /// True exactly while entered and linked into the tree: in the parent's `children`,
+    /// `entered_by` set, deadline registered (see `enter_lazily`).
+    published: Cell<bool>,
 }
 
 impl ScopeNode {
@@ -98,8 +119,8 @@ impl ScopeNode {
             effectively_cancelled: Cell::new(false),
             entered_by: RefCell::new(None),
             base_tasks: RefCell::new(Vec::new()),
-            generation: Cell::new(0),
-            deadline_registered: Cell::new(false),
+            deadline_key: Cell::new(None),
+            published: Cell::new(false),
         })
     }
 
@@ -107,12 +128,15 @@ impl ScopeNode {
     pub(crate) fn new_root() -> Rc<ScopeNode> {
         let node = ScopeNode::new();
         node.state.set(NodeState::Entered);
+        node.published.set(true);
         node
     }
 
     /// A fresh node, from the run's pool when inside a run.
     pub(crate) fn fresh() -> Rc<ScopeNode> {
-        context::try_with_run(|run| run.scope_pool.borrow_mut().pop())
+        SCOPE_POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
             .flatten()
             .unwrap_or_else(ScopeNode::new)
     }
@@ -129,11 +153,14 @@ impl ScopeNode {
         node.shield.set(false);
         node.state.set(NodeState::Unentered);
         node.effectively_cancelled.set(false);
-        node.generation.set(node.generation.get().wrapping_add(1));
+        debug_assert!(node.deadline_key.get().is_none());
         debug_assert!(node.children.borrow().is_empty());
         debug_assert!(node.base_tasks.borrow().is_empty());
-        context::try_with_run(|run| {
-            let mut pool = run.scope_pool.borrow_mut();
+        if !context::in_run() {
+            return;
+        }
+        let _ = SCOPE_POOL.try_with(|p| {
+            let mut pool = p.borrow_mut();
             if pool.len() < SCOPE_POOL_MAX {
                 pool.push(node);
             }
@@ -159,38 +186,123 @@ impl ScopeNode {
         self.effectively_cancelled.get() && !self.parent_cancellation_is_visible()
     }
 
-    /// Attaches this unentered node under `parent`, entered by `task` (if any), and
-    /// registers its deadline.
+    /// Enters this node under `parent`, entered by `task` (if any), and publishes it at
+    /// once (see [`enter_lazily`](Self::enter_lazily)).
     pub(crate) fn enter(self: &Rc<Self>, parent: &Rc<ScopeNode>, task: Option<&Rc<TaskData>>) {
+        self.enter_lazily(parent.clone());
+        self.publish(task);
+    }
+
+    /// Enters this node under `parent` *without publishing it*: it points at its parent
+    /// and its cancellation state is computed (a deadline that already passed cancels it
+    /// now, as in Trio), but it is not yet in the parent's `children`, not yet linked to
+    /// the task that entered it, and its deadline is not yet in the run's queue. The
+    /// caller must call [`publish`](Self::publish) before the task yields to the loop
+    /// (`ScopeFuture` does when its body returns `Pending`).
+    ///
+    /// Why this is exact: the three links serve only to reach the scope from outside the
+    /// task: the deadline through the loop's `expire_deadlines` (which cannot run while
+    /// the task is being polled), the task to wake it when parked (it is running), and
+    /// the `children` list so that an ancestor's cancellation reaches this node. The
+    /// last can happen synchronously, by the task itself (`cancel`, `set_shield`,
+    /// `TaskStatus::started`); those entry points first publish every unpublished node
+    /// on the current task's scope chain (the only task that can have such nodes), see
+    /// [`publish_current_chain`]. So a scope whose body finishes without ever returning
+    /// `Pending` (a timeout around an operation that completes at once) costs no list
+    /// insertion, no task link and no deadline-queue work.
+    pub(crate) fn enter_lazily(self: &Rc<Self>, parent: Rc<ScopeNode>) {
         debug_assert_eq!(self.state.get(), NodeState::Unentered);
         self.state.set(NodeState::Entered);
-        self.attach_to(parent);
-        *self.entered_by.borrow_mut() = task.cloned();
+        let parent_cancelled = parent.effectively_cancelled.get();
+        *self.parent.borrow_mut() = Some(parent);
         if self.relative.get().is_some() || self.deadline.get().is_some() {
-            let now = context::with_run(|run| run.now());
-            if let Some(rel) = self.relative.take() {
-                self.deadline.set(Some(now + rel));
-            }
-            // As Trio: a deadline that already passed cancels the scope on entry.
-            if self.deadline.get().is_some_and(|d| now >= d) {
+            // As Trio: a deadline that already passed cancels the scope on entry. An
+            // absolute deadline provably ahead needs no clock read at all (clock.rs).
+            let passed = match (self.relative.take(), self.deadline.get()) {
+                (None, Some(d)) if crate::clock::surely_ahead(d) => false,
+                (Some(rel), _) => context::with_run(|run| {
+                    let now = run.now();
+                    let deadline = now + rel;
+                    self.deadline.set(Some(deadline));
+                    now >= deadline
+                }),
+                (None, d) => d.is_some_and(|d| context::with_run(|run| run.now() >= d)),
+            };
+            if passed {
                 self.cancel_called.set(true);
             }
         }
-        self.effectively_cancelled.set(
-            self.cancel_called.get() || (!self.shield.get() && parent.effectively_cancelled.get()),
-        );
-        self.update_deadline_registration();
+        self.effectively_cancelled
+            .set(self.cancel_called.get() || (!self.shield.get() && parent_cancelled));
+    }
+
+    /// Whether [`publish`](Self::publish) has run since this node was entered.
+    #[inline]
+    pub(crate) fn is_published(&self) -> bool {
+        self.published.get()
+    }
+
+    /// Links an entered node into the tree: its parent's `children`, the task that
+    /// entered it, and the deadline queue. Idempotent.
+    pub(crate) fn publish(self: &Rc<Self>, task: Option<&Rc<TaskData>>) {
+        if self.state.get() != NodeState::Entered || self.published.replace(true) {
+            return;
+        }
+        if let Some(parent) = self.parent() {
+            self.attach_to(&parent);
+        }
+        *self.entered_by.borrow_mut() = task.cloned();
+        self.ensure_deadline_registered();
+    }
+
+    /// Publishes every unpublished node on the scope chain of the task being polled (see
+    /// [`enter_lazily`](Self::enter_lazily)); nothing outside a task.
+    pub(crate) fn publish_current_chain() {
+        let Some(task) = context::try_current_task() else {
+            return;
+        };
+        let mut node = Some(task.status.get());
+        while let Some(n) = node {
+            if !n.is_published() {
+                n.publish(Some(&task));
+            }
+            node = n.parent();
+        }
+    }
+
+    /// Puts this published node's deadline in the run's queue if it should be there and
+    /// is not.
+    fn ensure_deadline_registered(self: &Rc<Self>) {
+        if self.deadline_key.get().is_none()
+            && self.deadline.get().is_some()
+            && !self.cancel_called.get()
+            && self.state.get() == NodeState::Entered
+        {
+            self.register_deadline();
+        }
+    }
+
+    fn register_deadline(self: &Rc<Self>) {
+        let Some(d) = self.deadline.get() else { return };
+        context::try_with_run(|run| {
+            let key = run
+                .deadlines
+                .borrow_mut()
+                .insert(d, Target::Scope(self.clone()));
+            self.deadline_key.set(Some(key));
+        });
     }
 
     fn attach_to(self: &Rc<Self>, parent: &Rc<ScopeNode>) {
         let mut siblings = parent.children.borrow_mut();
         self.index_in_parent.set(siblings.len());
         siblings.push(self.clone());
-        *self.parent.borrow_mut() = Some(parent.clone());
     }
 
-    fn detach_from_parent(&self) -> Option<Rc<ScopeNode>> {
-        let parent = self.parent.borrow_mut().take()?;
+    /// Removes this published node from its parent's `children` (the parent pointer
+    /// stays).
+    fn detach_from_parent(&self) {
+        let Some(parent) = self.parent() else { return };
         let mut siblings = parent.children.borrow_mut();
         let i = self.index_in_parent.get();
         let removed = siblings.swap_remove(i);
@@ -200,27 +312,48 @@ impl ScopeNode {
         }
         drop(siblings);
         drop(removed);
-        Some(parent)
     }
 
     /// Detaches an entered node from the tree. Its children (tasks still running under an
     /// abandoned nursery) keep it alive until they finish.
+    #[inline]
     pub(crate) fn exit(&self) {
         if self.state.get() != NodeState::Entered {
             return;
         }
         self.state.set(NodeState::Exited);
-        self.entered_by.borrow_mut().take();
-        if self.deadline_registered.replace(false) {
-            self.generation.set(self.generation.get().wrapping_add(1));
-            context::try_with_run(|run| run.deadlines.borrow_mut().forget_live());
+        if self.published.replace(false) {
+            self.entered_by.borrow_mut().take();
+            self.unregister_deadline();
+            self.detach_from_parent();
         }
-        self.detach_from_parent();
+        debug_assert!(self.deadline_key.get().is_none());
+        self.parent.borrow_mut().take();
+    }
+
+    /// Removes this node's entry from the deadline queue, if it has one.
+    fn unregister_deadline(&self) {
+        if let Some(key) = self.deadline_key.take() {
+            context::try_with_run(|run| {
+                // Dropped after the queue's borrow ends (the statement above it).
+                let target = run.deadlines.borrow_mut().remove(key);
+                drop(target);
+            });
+        }
+    }
+
+    /// The deadline queue fired this node's entry: its deadline passed.
+    pub(crate) fn deadline_expired(&self) {
+        self.deadline_key.set(None);
+        self.cancel();
     }
 
     /// Moves this node (and its subtree) under `new_parent`: `TaskStatus::started`.
     pub(crate) fn reparent(self: &Rc<Self>, new_parent: &Rc<ScopeNode>) {
+        // The subtree may hold the current task's unpublished scopes (enter_lazily).
+        ScopeNode::publish_current_chain();
         self.detach_from_parent();
+        *self.parent.borrow_mut() = Some(new_parent.clone());
         self.attach_to(new_parent);
         self.recalculate();
     }
@@ -253,12 +386,15 @@ impl ScopeNode {
             return;
         }
         if self.state.get() == NodeState::Entered {
+            // The cancellation must reach the current task's unpublished scopes too.
+            ScopeNode::publish_current_chain();
             self.recalculate();
         }
     }
 
     pub(crate) fn set_shield(&self, shield: bool) {
         if self.shield.replace(shield) != shield && self.state.get() == NodeState::Entered {
+            ScopeNode::publish_current_chain();
             self.recalculate();
         }
     }
@@ -271,24 +407,14 @@ impl ScopeNode {
         }
     }
 
-    /// Makes the deadline heap hold exactly one live entry for this node's deadline.
+    /// Makes the deadline queue hold exactly one entry for this node's deadline (none
+    /// without a deadline or once cancelled).
     fn update_deadline_registration(self: &Rc<Self>) {
-        context::try_with_run(|run| {
-            let mut heap = run.deadlines.borrow_mut();
-            if self.deadline_registered.replace(false) {
-                heap.forget_live();
-            }
-            self.generation.set(self.generation.get().wrapping_add(1));
-            if let Some(d) = self.deadline.get() {
-                if !self.cancel_called.get() {
-                    // Registered *before* the push: a push may sweep stale entries, and
-                    // the new entry must already read as live or the sweep drops it (the
-                    // scope's deadline would then never fire).
-                    self.deadline_registered.set(true);
-                    heap.push(d, self);
-                }
-            }
-        });
+        self.unregister_deadline();
+        // An unpublished node registers when it is published.
+        if self.published.get() && !self.cancel_called.get() {
+            self.register_deadline();
+        }
     }
 
     /// Recomputes `effectively_cancelled` here and below; wakes parked tasks that became
@@ -407,11 +533,15 @@ impl CancelScope {
 
     /// Runs `body` inside this scope. Returns `Ok(None)` exactly when this scope absorbed
     /// the `Cancelled` that ended the body; `Ok(Some(v))` when the body finished.
-    pub async fn run<T>(
+    ///
+    /// Like an `async fn`, the returned future does nothing until first polled (that is
+    /// when the scope is entered). A plain `fn`, so no extra state machine wraps the
+    /// scope's own future: entering and leaving a scope is on many hot paths.
+    pub fn run<T>(
         self,
         body: impl std::future::Future<Output = crate::Result<T>>,
-    ) -> crate::Result<Option<T>> {
-        crate::scope_future::ScopeFuture::new(self.node, body).await
+    ) -> impl std::future::Future<Output = crate::Result<Option<T>>> {
+        crate::scope_future::ScopeFuture::new(self.node, body)
     }
 }
 
@@ -498,6 +628,3 @@ impl std::fmt::Debug for CancelHandle {
             .finish()
     }
 }
-
-/// A weak reference to a node, as the deadline heap holds it.
-pub(crate) type WeakNode = Weak<ScopeNode>;

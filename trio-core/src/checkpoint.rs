@@ -250,7 +250,11 @@ pub fn reschedule(task: &Task, value: Result<()>) {
         ParkState::Parked | ParkState::AbortFailed => {
             t.park_value.set(Some(value));
             t.park_state.set(ParkState::Rescheduled);
-            context::with_run(|run| run.instruments.task_scheduled(task));
+            // The instrument flag is a plain thread-local read; the run is borrowed only
+            // when there are instruments (every sleep's wake-up comes through here).
+            if context::instrumented() {
+                context::with_run(|run| run.instruments.task_scheduled(task));
+            }
             t.wake();
         }
         ParkState::Abandoned => t.park_state.set(ParkState::Running),

@@ -7,7 +7,8 @@
 //! 2. wait for I/O: not at all if tasks are runnable and no fd is watched, for zero time
 //!    if tasks are runnable, otherwise until the next deadline, `wait_all_tasks_blocked`
 //!    cushion or autojump threshold;
-//! 3. expire deadlines (cancelling their scopes, which wakes the tasks under them);
+//! 3. expire deadlines (cancelling their scopes, which wakes the tasks under them, and
+//!    waking sleeping tasks);
 //! 4. if nothing is runnable, the loop is idle: wake `wait_all_tasks_blocked` waiters
 //!    whose cushion has passed, else let an autojumping clock jump to the next deadline;
 //! 5. run one *batch*: the tasks runnable at the start of the batch, each polled once.
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use crate::cancel::ScopeNode;
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
-use crate::clock::{Clock, Instant, RealTime, SystemClock};
+use crate::clock::{Clock, CoarseBound, Instant, RealTime, SystemClock};
 use crate::context;
 use crate::deadline::Deadlines;
 use crate::entry_queue::{Shared, TaskRunnable, TrioToken};
@@ -53,6 +54,8 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Default)]
 pub struct Runner {
     clock: Option<Box<dyn Clock>>,
+    /// The cheap upper bound of the clock's time, when it is a [`SystemClock`].
+    coarse: Option<CoarseBound>,
     instruments: Vec<Box<dyn Instrument>>,
     shuffle_seed: Option<u64>,
 }
@@ -65,6 +68,9 @@ impl Runner {
 
     /// Uses `clock` for all time in the run (e.g. trio-testing's `MockClock`).
     pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.coarse = (&clock as &dyn Any)
+            .downcast_ref::<SystemClock>()
+            .and_then(SystemClock::coarse_bound);
         self.clock = Some(Box::new(clock));
         self
     }
@@ -99,7 +105,14 @@ impl Runner {
         }
         let (shared, poller) = Shared::new()
             .map_err(|e| Error::with_source(ErrorKind::Io, "could not create the I/O poller", e))?;
-        let clock = self.clock.unwrap_or_else(|| Box::new(SystemClock::new()));
+        let (clock, coarse) = match self.clock {
+            Some(clock) => (clock, self.coarse),
+            None => {
+                let clock = SystemClock::new();
+                let coarse = clock.coarse_bound();
+                (Box::new(clock) as Box<dyn Clock>, coarse)
+            }
+        };
         let root = ScopeNode::new_root();
         let run = Rc::new(RunState {
             shared,
@@ -110,7 +123,6 @@ impl Runner {
             reactor: Reactor::new(),
             tasks_living: Cell::new(0),
             instruments: Instruments::new(self.instruments),
-            scope_pool: RefCell::new(Vec::new()),
             run_vars: RefCell::new(HashMap::new()),
             main_scope: ScopeNode::new(),
             system_scope: ScopeNode::new(),
@@ -128,6 +140,7 @@ impl Runner {
         // Uninstalls the run however this function is left, even by a panic from
         // `main()`, the clock or an instrument, so the thread can run again.
         let installed = Installed(run.shared.clone());
+        crate::clock::install_coarse_bound(coarse);
         run.main_scope.enter(&run.root, None);
         run.system_scope.enter(&run.root, None);
         run.clock.start_clock();
@@ -191,6 +204,8 @@ impl Drop for Installed {
         while self.0.callbacks.pop().is_ok() {}
         self.0.release_poller();
         context::exit_run();
+        crate::cancel::clear_scope_pool();
+        crate::clock::install_coarse_bound(None);
     }
 }
 
@@ -233,7 +248,6 @@ pub(crate) struct RunState {
     pub(crate) reactor: Reactor,
     pub(crate) tasks_living: Cell<usize>,
     pub(crate) instruments: Instruments,
-    pub(crate) scope_pool: RefCell<Vec<Rc<ScopeNode>>>,
     pub(crate) run_vars: RefCell<HashMap<usize, Box<dyn Any>>>,
     root: Rc<ScopeNode>,
     main_scope: Rc<ScopeNode>,
@@ -252,7 +266,17 @@ pub(crate) struct RunState {
 
 impl RunState {
     pub(crate) fn now(&self) -> Instant {
-        self.clock.current_time()
+        let now = self.clock.current_time();
+        crate::clock::note_time_handed_out(now);
+        now
+    }
+
+    /// Whether the clock has reached `deadline`: exactly `now() >= deadline`, but
+    /// answered without a precise read when `clock::surely_ahead` proves the deadline is
+    /// still ahead (system clock only).
+    #[inline]
+    pub(crate) fn deadline_passed(&self, deadline: Instant) -> bool {
+        !crate::clock::surely_ahead(deadline) && self.now() >= deadline
     }
 
     pub(crate) fn root_task_finished(&self, system: bool, outcome: Outcome) {
@@ -381,9 +405,11 @@ impl RunState {
         }
         let now = self.now();
         loop {
-            let node = self.deadlines.borrow_mut().pop_expired(now);
-            match node {
-                Some(node) => node.cancel(),
+            // The borrow ends with this statement: firing wakes and cancels, which may
+            // register or remove deadlines.
+            let target = self.deadlines.borrow_mut().pop_expired(now);
+            match target {
+                Some(target) => target.fire(),
                 None => break,
             }
         }
@@ -477,6 +503,10 @@ impl RunState {
     }
 
     pub(crate) fn statistics(&self) -> RunStatistics {
+        // Only the task being polled can have scopes whose deadlines are not in the
+        // queue yet (`ScopeNode::enter_lazily`): every other task yielded, which
+        // published them.
+        ScopeNode::publish_current_chain();
         let next = self.deadlines.borrow_mut().next();
         let now = self.now();
         RunStatistics {

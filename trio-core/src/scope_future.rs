@@ -92,14 +92,21 @@ impl<T, F: Future<Output = Result<T>>> Future for ScopeFuture<F> {
         if node.state.get() == NodeState::Unentered {
             let task = context::current_task();
             let parent = task.status.get();
-            node.enter(&parent, Some(&task));
+            // Linked into the tree (and its deadline into the run's queue) only if the
+            // body ever returns `Pending` (see `ScopeNode::enter_lazily`).
+            node.enter_lazily(parent);
             *this.task = Some(task);
         }
         let task = this.task.as_ref().expect("entered scope has a task");
         let result = {
             let _guard = StatusGuard::enter(task, node);
             match this.body.poll(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if !node.is_published() {
+                        node.publish(Some(task));
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(r) => r,
             }
         };

@@ -1,9 +1,20 @@
 //! Time as users see it: `sleep*`, `move_on_*`, `fail_*`, `current_time` and
 //! `current_effective_deadline`.
 //!
-//! Every one of them is a cancel scope with a deadline: a sleep is `sleep_forever` inside
-//! a scope whose deadline is the wake-up time, so sleeps and timeouts share one timer
-//! queue and one cancellation path.
+//! The timeouts are cancel scopes with a deadline. A sleep means exactly what Trio's
+//! does, `move_on_at(deadline, sleep_forever())`, but is built without a scope: the task
+//! parks (`wait_task_rescheduled`) with an entry in the run's deadline queue that
+//! reschedules it when the deadline passes, and whose abort (an outer cancellation, or the
+//! sleep being dropped) removes the entry. That saves the scope node, its place in the
+//! tree and the cancel/absorb round trip on every sleep. The rules that make it the same
+//! as the scope version:
+//!
+//! * a deadline that already passed: one checkpoint (a schedule point, then `Cancelled`
+//!   only if an enclosing scope is cancelled);
+//! * woken by the deadline, the sleep still reports `Cancelled` when an enclosing scope
+//!   became cancelled before the task resumed (the scope version's `Cancelled` would not
+//!   be absorbed then, rule 4 of `cancel.rs`);
+//! * cancelled from outside while parked: the entry is removed, `Err(Cancelled)`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +24,9 @@ use crate::cancel::CancelScope;
 use crate::checkpoint::{wait_task_rescheduled, Abort};
 use crate::clock::Instant;
 use crate::context;
+use crate::deadline::{Key, Target};
+use crate::error::misuse;
+use crate::task::ParkState;
 use crate::{Error, ErrorKind, Result};
 
 /// The current time of the run's clock.
@@ -56,16 +70,22 @@ pub async fn sleep_forever() -> Result<Infallible> {
 }
 
 /// Sleeps until the run's clock reaches `deadline`. A checkpoint even if it has passed.
+///
+/// ```
+/// # fn main() -> trio_core::Result<()> {
+/// trio_core::run(|| async {
+///     let wake = trio_core::current_time() + std::time::Duration::from_millis(2);
+///     trio_core::sleep_until(wake).await?;
+///     assert!(trio_core::current_time() >= wake);
+///     Ok(())
+/// })
+/// # }
+/// ```
 pub async fn sleep_until(deadline: Instant) -> Result<()> {
-    let r = CancelScope::new()
-        .with_deadline(deadline)
-        .run(async {
-            sleep_forever().await?;
-            Ok(())
-        })
-        .await?;
-    debug_assert!(r.is_none());
-    Ok(())
+    if context::with_run(|run| run.deadline_passed(deadline)) {
+        return crate::checkpoint().await;
+    }
+    park_until(deadline).await
 }
 
 /// Sleeps for `duration` of the run's clock. `sleep(Duration::ZERO)` is a checkpoint.
@@ -85,31 +105,87 @@ pub async fn sleep(duration: Duration) -> Result<()> {
     if duration.is_zero() {
         return crate::checkpoint().await;
     }
-    CancelScope::new()
-        .with_timeout(duration)
-        .run(async {
-            sleep_forever().await?;
-            Ok(())
-        })
-        .await?;
-    Ok(())
+    // `now + duration` is later than now, saturating at `Instant::MAX` (never reached).
+    park_until(current_time() + duration).await
+}
+
+/// Parks the current task until `deadline` (which has not passed yet) or cancellation.
+async fn park_until(deadline: Instant) -> Result<()> {
+    let task = context::current_task();
+    if task.park_state.get() != ParkState::Running {
+        // Checked before registering, so a misused park leaves no entry behind.
+        panic!("{}", misuse::CONCURRENT_PARK);
+    }
+    let entry = Registered(context::with_run(|run| {
+        run.deadlines
+            .borrow_mut()
+            .insert(deadline, Target::Wake(task.clone()))
+    }));
+    wait_task_rescheduled(|| match entry.remove() {
+        Some(_) => Abort::Succeeded,
+        // Fired already: the reschedule is on its way (cannot happen while parked).
+        None => Abort::Failed,
+    })
+    .await?;
+    let still_registered = entry.remove().is_some();
+    std::mem::forget(entry); // removed just now: nothing left for its `Drop`
+    if still_registered {
+        // Someone else called `reschedule` on this task.
+        return Err(Error::new(
+            ErrorKind::Internal,
+            "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
+        ));
+    }
+    // Woken by the deadline. As in the scope version: an enclosing cancellation that came
+    // before the task resumed is not absorbed.
+    if task.is_cancelled() {
+        Err(Error::cancelled())
+    } else {
+        Ok(())
+    }
+}
+
+/// A sleep's entry in the deadline queue; removed when the sleep ends however it ends
+/// (woken, cancelled, dropped, or unwound), so no entry outlives its park.
+struct Registered(Key);
+
+impl Registered {
+    /// Removes the entry; `Some` if it was still registered (had not fired).
+    fn remove(&self) -> Option<()> {
+        let target = context::try_with_run(|run| run.deadlines.borrow_mut().remove(self.0))??;
+        // Dropped here, after the queue's borrow ended.
+        drop(target);
+        Some(())
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// Runs `body` with a deadline `timeout` after it starts; `Ok(None)` if the deadline
 /// cancelled it.
-pub async fn move_on_after<T>(
+///
+/// The scope is entered (and a relative deadline starts) when the returned future is
+/// first polled.
+pub fn move_on_after<T>(
     timeout: Duration,
     body: impl Future<Output = Result<T>>,
-) -> Result<Option<T>> {
-    CancelScope::new().with_timeout(timeout).run(body).await
+) -> impl Future<Output = Result<Option<T>>> {
+    CancelScope::new().with_timeout(timeout).run(body)
 }
 
 /// Runs `body` with deadline `deadline`; `Ok(None)` if the deadline cancelled it.
-pub async fn move_on_at<T>(
+///
+/// The scope is entered (and a relative deadline starts) when the returned future is
+/// first polled.
+pub fn move_on_at<T>(
     deadline: Instant,
     body: impl Future<Output = Result<T>>,
-) -> Result<Option<T>> {
-    CancelScope::new().with_deadline(deadline).run(body).await
+) -> impl Future<Output = Result<Option<T>>> {
+    CancelScope::new().with_deadline(deadline).run(body)
 }
 
 /// Runs `body` with a deadline `timeout` after it starts; an error of kind

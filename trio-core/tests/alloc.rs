@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use trio_core::{
-    cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, move_on_after, open_nursery,
-    CancelScope, Result,
+    cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, current_time, move_on_after,
+    move_on_at, open_nursery, sleep, sleep_until, CancelScope, Result,
 };
 
 #[path = "common/counting_alloc.rs"]
@@ -110,6 +110,34 @@ fn checkpoints_with_siblings_running_allocate_nothing_in_the_steady_state() {
         Ok(count.expect("the body finished"))
     });
     assert_eq!(n, 0, "allocations during {N} steps with siblings");
+}
+
+#[test]
+fn deadline_scopes_left_at_once_and_sleeps_until_allocate_nothing_in_the_steady_state() {
+    // The scope-less sleep (a park with a deadline-queue entry, removed on abort), and a
+    // deadline scope whose body never yields (never linked into the tree or the queue).
+    let n = run_mock(|| async {
+        let round = || async {
+            let far = current_time() + Duration::from_secs(3600);
+            let r = move_on_at(far, async { Ok(7) }).await?;
+            debug_assert_eq!(r, Some(7));
+            sleep_until(current_time() + Duration::from_millis(2)).await?;
+            let r = move_on_after(Duration::from_millis(1), sleep(Duration::from_secs(9))).await?;
+            debug_assert!(r.is_none());
+            Ok::<(), trio_core::Error>(())
+        };
+        for _ in 0..WARM_UP {
+            round().await?;
+        }
+        count_allocations(|| async {
+            for _ in 0..N {
+                round().await?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(n, 0, "allocations during {N} rounds");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! "A cancelled sleep or timeout allocates nothing in the steady state": the `Cancelled`
-//! error that ends every sleep is stored inline (no box), and the scope node, deadline
-//! heap and wake-up reuse what the warm-up allocated. A counting global allocator counts
+//! error that ends every sleep is stored inline (no box), and the scope nodes, deadline
+//! queue and wake-up reuse what the warm-up allocated. A counting global allocator counts
 //! the allocations made on the loop's thread.
 
 #![allow(unsafe_code)] // a global allocator is an `unsafe impl`; it only forwards to System
