@@ -32,6 +32,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -102,10 +103,32 @@ impl FdEntry {
     }
 }
 
+/// Hashes an fd number with one multiplication: fd numbers are small distinct integers,
+/// which this spreads well, and SipHash's resistance to chosen keys buys nothing for
+/// the process's own descriptors (it was the bulk of a wait's table lookup).
+#[derive(Default)]
+struct FdHasher(u64);
+
+impl Hasher for FdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Per-run I/O state; lives on the loop thread.
 pub(crate) struct Reactor {
     entries: RefCell<Vec<FdEntry>>,
-    by_fd: RefCell<HashMap<RawFd, usize>>,
+    by_fd: RefCell<HashMap<RawFd, usize, BuildHasherDefault<FdHasher>>>,
     free: RefCell<Vec<usize>>,
     events: RefCell<sys::Events>,
     /// Number of tasks blocked on I/O; when zero the loop may skip polling.
@@ -116,7 +139,7 @@ impl Reactor {
     pub(crate) fn new() -> Self {
         Reactor {
             entries: RefCell::new(Vec::new()),
-            by_fd: RefCell::new(HashMap::new()),
+            by_fd: RefCell::new(HashMap::default()),
             free: RefCell::new(Vec::new()),
             events: RefCell::new(sys::Events::new()),
             waiters: Cell::new(0),
@@ -193,7 +216,7 @@ impl Reactor {
         fd: RawFd,
         dir: Dir,
         mode: Mode,
-        task: &Rc<TaskData>,
+        task: Rc<TaskData>,
     ) -> Result<usize> {
         if fd < 0 {
             // Bad input, not a panic (borrowing fd -1 is refused by assertion).
@@ -221,7 +244,7 @@ impl Reactor {
                 format!("another task is already waiting for fd {fd} to be ready for {what}"),
             ));
         }
-        *slot = Some(Task(task.clone()));
+        *slot = Some(Task(task));
         let armed = poller.arm(fd, key, entry.registered, entry.interest(), mode);
         // After a failure the backend may or may not know the fd: say "not registered",
         // so the next wait adds it again (an `EEXIST` there falls back to modify).
@@ -244,7 +267,7 @@ impl Reactor {
         Ok(key)
     }
 
-    fn unregister(&self, key: usize, dir: Dir, task: &TaskData) -> Abort {
+    fn unregister(&self, key: usize, dir: Dir, task: *const TaskData) -> Abort {
         let mut entries = self.entries.borrow_mut();
         let Some(entry) = entries.get_mut(key) else {
             return Abort::Failed;
@@ -254,7 +277,7 @@ impl Reactor {
             Dir::Write => &mut entry.writer,
         };
         match slot {
-            Some(t) if std::ptr::eq(&*t.0, task) => {
+            Some(t) if std::ptr::eq(Rc::as_ptr(&t.0), task) => {
                 *slot = None;
                 self.waiters.set(self.waiters.get() - 1);
                 Abort::Succeeded
@@ -287,8 +310,10 @@ impl Reactor {
 
 async fn wait(fd: RawFd, dir: Dir, mode: Mode) -> Result<()> {
     let task = context::current_task();
-    let key = context::with_run(|run| run.reactor.register(&run.poller, fd, dir, mode, &task))?;
-    wait_task_rescheduled(|| context::with_run(|run| run.reactor.unregister(key, dir, &task))).await
+    // Only compared, never dereferenced: the waiter slot holds the task itself.
+    let me = Rc::as_ptr(&task);
+    let key = context::with_run(|run| run.reactor.register(&run.poller, fd, dir, mode, task))?;
+    wait_task_rescheduled(|| context::with_run(|run| run.reactor.unregister(key, dir, me))).await
 }
 
 /// Blocks until `fd` is readable (or has an error or hang-up to report), even if it
