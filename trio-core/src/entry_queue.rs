@@ -10,11 +10,10 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use concurrent_queue::ConcurrentQueue;
-use polling::Poller;
-
 use crate::context;
+use crate::reactor::Poller;
 use crate::{Error, ErrorKind, Result};
+use concurrent_queue::ConcurrentQueue;
 
 /// A task's `Runnable`. Its metadata is the run's `Shared`, so the schedule function can
 /// be a plain `fn` (zero-sized): `async_task` then skips the waker clone and drop (two

@@ -11,7 +11,10 @@ pub use crate::entry_queue::TrioToken;
 pub use crate::instrument::Instrument;
 pub use crate::local::RunVar;
 pub use crate::parking_lot::{ParkingLot, ParkingLotStatistics};
-pub use crate::reactor::{notify_closing, wait_readable, wait_writable};
+pub use crate::reactor::{
+    notify_closing, wait_readable, wait_readable_after_would_block, wait_writable,
+    wait_writable_after_would_block,
+};
 pub use crate::run::{spawn_system_task, wait_all_tasks_blocked, RunStatistics};
 pub use crate::task::Task;
 

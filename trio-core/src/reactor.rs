@@ -1,15 +1,30 @@
-//! The I/O reactor: owns the registrations of file descriptors with the run's
-//! `polling::Poller` and wakes the tasks waiting on them.
+//! The I/O reactor: the table of tasks waiting on file descriptors, the public waits
+//! (`wait_readable`, `wait_writable`, their `_after_would_block` fast paths,
+//! `notify_closing`), and the choice of OS backend: `reactor/epoll.rs` on Linux and
+//! Android, `reactor/portable.rs` (the `polling` crate) elsewhere.
 //!
 //! # OS facts and what follows
-//! * `polling` uses one-shot interest: after an event fires, the fd is disarmed. So the
-//!   reactor re-arms an fd only while a task still waits on it, and a waiter that gives
-//!   up (cancelled) leaves the fd armed: the stray event that may follow finds no waiter
-//!   and is ignored. That trades one harmless wakeup for a syscall per cancellation.
+//! * On Linux each fd is registered with epoll once, persistently and edge-triggered
+//!   (`EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET`), on its first wait. An edge is reported
+//!   once, and an edge that finds no waiter is dropped: a waiter that gives up
+//!   (cancelled) costs no syscall, and a socket that is waited on again and again costs
+//!   no `epoll_ctl` at all.
+//! * Edges are not levels. Trio's `wait_readable` means "until readable *now*", so the
+//!   level waits re-arm a registered fd with `EPOLL_CTL_MOD` (same interest): the
+//!   kernel re-evaluates readiness and queues an event if the fd is ready already. One
+//!   syscall per wait, as with one-shot registrations.
+//! * A caller that has *just* seen `EWOULDBLOCK` from a syscall on the fd, with no
+//!   checkpoint in between, knows the fd is not ready, so any readiness to come raises a
+//!   new edge: `wait_*_after_would_block` just parks, with no syscall. This is what
+//!   trio-net's and trio-os's streams use after every failed try.
 //! * epoll forgets an fd when its last descriptor is closed, but this table does not
 //!   know about the close. Callers must call [`notify_closing`] before closing (trio-net
-//!   and trio-os do); if they forget, re-registering the recycled fd number recovers
-//!   (`modify` falls back to `add` on `ENOENT`, `add` to `modify` on `EEXIST`).
+//!   and trio-os do). If someone forgot, the table wrongly says "registered" for the
+//!   recycled number: a level wait repairs that (`MOD` falls back to `ADD` on
+//!   `ENOENT`), a fast wait cannot. So an owner does its first wait on an fd it was
+//!   handed with a level wait.
+//! * Elsewhere (`polling`, one-shot interest) every wait re-arms the fd and the fast
+//!   waits are level waits; a stray event after a cancelled wait finds no waiter.
 //! * One task per direction per fd: a second reader or writer gets `BusyResource`.
 //!
 //! Invariant: the reactor never reads cancel state. Waiting is `wait_task_rescheduled`;
@@ -17,17 +32,52 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Duration;
-
-use polling::{Event, Events, Poller};
 
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
 use crate::context;
 use crate::task::{Task, TaskData};
 use crate::{Error, ErrorKind, Result};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use epoll as sys;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod portable;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+use portable as sys;
+
+pub(crate) use sys::Poller;
+
+/// Which directions an fd has waiters for (what a one-shot backend must arm).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))] // epoll: all
+pub(crate) struct Interest {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+/// One readiness report from a backend, for the table entry `key`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ready {
+    pub(crate) key: usize,
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+/// How a wait learns that the fd is ready.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// Trio's semantics: return when the fd is ready now, whatever happened before.
+    Level,
+    /// The caller just saw `EWOULDBLOCK` on this fd: the next edge is enough.
+    AfterWouldBlock,
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {
@@ -40,16 +90,47 @@ struct FdEntry {
     fd: RawFd,
     reader: Option<Task>,
     writer: Option<Task>,
-    /// Whether the poller knows this fd (was `add`ed and not `delete`d).
+    /// Whether the backend knows this fd (was added and not deleted since).
     registered: bool,
+}
+
+impl FdEntry {
+    fn interest(&self) -> Interest {
+        Interest {
+            read: self.reader.is_some(),
+            write: self.writer.is_some(),
+        }
+    }
+}
+
+/// Hashes an fd number with one multiplication: fd numbers are small distinct integers,
+/// which this spreads well, and SipHash's resistance to chosen keys buys nothing for
+/// the process's own descriptors (it was the bulk of a wait's table lookup).
+#[derive(Default)]
+struct FdHasher(u64);
+
+impl Hasher for FdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Per-run I/O state; lives on the loop thread.
 pub(crate) struct Reactor {
     entries: RefCell<Vec<FdEntry>>,
-    by_fd: RefCell<HashMap<RawFd, usize>>,
+    by_fd: RefCell<HashMap<RawFd, usize, BuildHasherDefault<FdHasher>>>,
     free: RefCell<Vec<usize>>,
-    events: RefCell<Events>,
+    events: RefCell<sys::Events>,
     /// Number of tasks blocked on I/O; when zero the loop may skip polling.
     waiters: Cell<usize>,
 }
@@ -58,9 +139,9 @@ impl Reactor {
     pub(crate) fn new() -> Self {
         Reactor {
             entries: RefCell::new(Vec::new()),
-            by_fd: RefCell::new(HashMap::new()),
+            by_fd: RefCell::new(HashMap::default()),
             free: RefCell::new(Vec::new()),
-            events: RefCell::new(Events::new()),
+            events: RefCell::new(sys::Events::new()),
             waiters: Cell::new(0),
         }
     }
@@ -73,9 +154,8 @@ impl Reactor {
     /// the tasks whose fds are ready. Returns how many tasks it woke.
     pub(crate) fn poll(&self, poller: &Poller, timeout: Option<Duration>) -> io::Result<usize> {
         let mut events = self.events.borrow_mut();
-        events.clear();
         match poller.wait(&mut events, timeout) {
-            Ok(_) => {}
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(e),
         }
@@ -85,20 +165,12 @@ impl Reactor {
             let Some(entry) = entries.get_mut(ev.key) else {
                 continue;
             };
-            let reader = if ev.readable {
-                entry.reader.take()
-            } else {
-                None
-            };
-            let writer = if ev.writable {
-                entry.writer.take()
-            } else {
-                None
-            };
+            let reader = if ev.read { entry.reader.take() } else { None };
+            let writer = if ev.write { entry.writer.take() } else { None };
             if entry.reader.is_some() || entry.writer.is_some() {
-                // One-shot: the event disarmed the fd; re-arm for who still waits. If that
+                // A one-shot backend disarmed the fd; re-arm for who still waits. If that
                 // fails the fd is broken: wake them so their next operation reports it.
-                if Self::arm(poller, ev.key, entry).is_err() {
+                if poller.rearm(entry.fd, ev.key, entry.interest()).is_err() {
                     let (r, w) = (entry.reader.take(), entry.writer.take());
                     drop(entries);
                     for t in r.into_iter().chain(w) {
@@ -116,26 +188,6 @@ impl Reactor {
             }
         }
         Ok(woken)
-    }
-
-    fn arm(poller: &Poller, key: usize, entry: &mut FdEntry) -> io::Result<()> {
-        let interest = Event::new(key, entry.reader.is_some(), entry.writer.is_some());
-        // SAFETY: the fd was passed to wait_readable/wait_writable by a caller that keeps
-        // it open until it calls notify_closing, which deletes it from the poller first.
-        let fd = unsafe { BorrowedFd::borrow_raw(entry.fd) };
-        if entry.registered {
-            match poller.modify(fd, interest) {
-                Err(e) if e.raw_os_error() == Some(libc_enoent()) => {}
-                other => return other,
-            }
-        }
-        // SAFETY: as above; the registration is removed (notify_closing) before close.
-        match unsafe { poller.add(entry.fd, interest) } {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => poller.modify(fd, interest)?,
-            other => other?,
-        }
-        entry.registered = true;
-        Ok(())
     }
 
     fn entry_key(&self, fd: RawFd) -> usize {
@@ -158,9 +210,16 @@ impl Reactor {
         key
     }
 
-    fn register(&self, poller: &Poller, fd: RawFd, dir: Dir, task: &Rc<TaskData>) -> Result<usize> {
+    fn register(
+        &self,
+        poller: &Poller,
+        fd: RawFd,
+        dir: Dir,
+        mode: Mode,
+        task: Rc<TaskData>,
+    ) -> Result<usize> {
         if fd < 0 {
-            // Bad input, not a panic (the poller's fd types refuse -1 by assertion).
+            // Bad input, not a panic (borrowing fd -1 is refused by assertion).
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("cannot wait on fd {fd}: not a file descriptor"),
@@ -185,14 +244,18 @@ impl Reactor {
                 format!("another task is already waiting for fd {fd} to be ready for {what}"),
             ));
         }
-        *slot = Some(Task(task.clone()));
-        if let Err(e) = Self::arm(poller, key, entry) {
+        *slot = Some(Task(task));
+        let armed = poller.arm(fd, key, entry.registered, entry.interest(), mode);
+        // After a failure the backend may or may not know the fd: say "not registered",
+        // so the next wait adds it again (an `EEXIST` there falls back to modify).
+        entry.registered = armed.is_ok();
+        if let Err(e) = armed {
             match dir {
                 Dir::Read => entry.reader = None,
                 Dir::Write => entry.writer = None,
             }
-            // An fd the poller refused (e.g. not open) leaves no entry behind.
-            let unused = !entry.registered && entry.reader.is_none() && entry.writer.is_none();
+            // An fd the backend refused (e.g. not open) leaves no entry behind.
+            let unused = entry.reader.is_none() && entry.writer.is_none();
             drop(entries);
             if unused {
                 self.by_fd.borrow_mut().remove(&fd);
@@ -204,7 +267,7 @@ impl Reactor {
         Ok(key)
     }
 
-    fn unregister(&self, key: usize, dir: Dir, task: &TaskData) -> Abort {
+    fn unregister(&self, key: usize, dir: Dir, task: *const TaskData) -> Abort {
         let mut entries = self.entries.borrow_mut();
         let Some(entry) = entries.get_mut(key) else {
             return Abort::Failed;
@@ -214,7 +277,7 @@ impl Reactor {
             Dir::Write => &mut entry.writer,
         };
         match slot {
-            Some(t) if std::ptr::eq(&*t.0, task) => {
+            Some(t) if std::ptr::eq(Rc::as_ptr(&t.0), task) => {
                 *slot = None;
                 self.waiters.set(self.waiters.get() - 1);
                 Abort::Succeeded
@@ -230,8 +293,7 @@ impl Reactor {
         let entry = std::mem::take(&mut self.entries.borrow_mut()[key]);
         self.free.borrow_mut().push(key);
         if entry.registered {
-            // SAFETY: the caller is about to close fd, so it is still open now.
-            let _ = poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+            poller.delete(fd);
         }
         for t in entry.reader.into_iter().chain(entry.writer) {
             self.waiters.set(self.waiters.get() - 1);
@@ -246,29 +308,57 @@ impl Reactor {
     }
 }
 
-fn libc_enoent() -> i32 {
-    io::Error::from(io::ErrorKind::NotFound)
-        .raw_os_error()
-        .unwrap_or(2)
-}
-
-async fn wait(fd: RawFd, dir: Dir) -> Result<()> {
+async fn wait(fd: RawFd, dir: Dir, mode: Mode) -> Result<()> {
     let task = context::current_task();
-    let key = context::with_run(|run| run.reactor.register(&run.poller, fd, dir, &task))?;
-    wait_task_rescheduled(|| context::with_run(|run| run.reactor.unregister(key, dir, &task))).await
+    // Only compared, never dereferenced: the waiter slot holds the task itself.
+    let me = Rc::as_ptr(&task);
+    let key = context::with_run(|run| run.reactor.register(&run.poller, fd, dir, mode, task))?;
+    wait_task_rescheduled(|| context::with_run(|run| run.reactor.unregister(key, dir, me))).await
 }
 
-/// Blocks until `fd` is readable (or has an error or hang-up to report). A checkpoint.
+/// Blocks until `fd` is readable (or has an error or hang-up to report), even if it
+/// already is. A checkpoint.
 ///
 /// Returns `BusyResource` if another task already waits to read `fd`, and
 /// `ClosedResource` if [`notify_closing`] is called for `fd` while waiting.
 pub async fn wait_readable(fd: RawFd) -> Result<()> {
-    wait(fd, Dir::Read).await
+    wait(fd, Dir::Read, Mode::Level).await
 }
 
 /// Blocks until `fd` is writable. A checkpoint; errors as [`wait_readable`].
 pub async fn wait_writable(fd: RawFd) -> Result<()> {
-    wait(fd, Dir::Write).await
+    wait(fd, Dir::Write, Mode::Level).await
+}
+
+/// [`wait_readable`] for a caller that has *just* seen `EWOULDBLOCK`/`EAGAIN` from a
+/// non-blocking read (or `accept`, `recv`, ...) on `fd`: on Linux it parks until the fd
+/// next becomes readable without any syscall (the level wait costs an `epoll_ctl`).
+/// A checkpoint, cancel-safe, errors as [`wait_readable`].
+///
+/// # Contract
+/// * "Just": nothing that could have made the fd readable and been noticed by the run
+///   loop (no checkpoint, no `await`) happened between the failed syscall and this call.
+///   Then readiness arriving later raises an edge that wakes this wait; readiness that
+///   arrived before the failed syscall is not missed either, since the syscall would
+///   have succeeded.
+/// * It may return when the fd is not readable (a stale edge): retry the syscall, and
+///   call this again if it fails with `EWOULDBLOCK`.
+/// * The reactor must know the fd's current incarnation: the first wait on an fd you
+///   were handed (or after a wait on it failed) is a level wait, and you call
+///   [`notify_closing`] before closing it. A stale registration left by code that closed
+///   an earlier fd with the same number without `notify_closing` is repaired by a level
+///   wait only; this wait would sleep forever on it.
+///
+/// Elsewhere than Linux and Android it is exactly [`wait_readable`].
+pub async fn wait_readable_after_would_block(fd: RawFd) -> Result<()> {
+    wait(fd, Dir::Read, Mode::AfterWouldBlock).await
+}
+
+/// [`wait_writable`] after `EWOULDBLOCK` from a non-blocking write (or `send`,
+/// `connect`'s `EINPROGRESS`, ...) on `fd`. Contract as
+/// [`wait_readable_after_would_block`].
+pub async fn wait_writable_after_would_block(fd: RawFd) -> Result<()> {
+    wait(fd, Dir::Write, Mode::AfterWouldBlock).await
 }
 
 /// Tells the reactor that `fd` is about to be closed: tasks waiting on it wake with

@@ -241,7 +241,7 @@ struct BlockedWaiter {
 pub(crate) struct RunState {
     pub(crate) shared: Arc<Shared>,
     /// The OS poller; other threads reach it only through `Shared` to notify.
-    pub(crate) poller: Arc<polling::Poller>,
+    pub(crate) poller: Arc<crate::reactor::Poller>,
     queue: RefCell<VecDeque<TaskRunnable>>,
     clock: Box<dyn Clock>,
     pub(crate) deadlines: RefCell<Deadlines>,

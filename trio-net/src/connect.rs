@@ -146,7 +146,7 @@ pub(crate) async fn connect_socket(sock: Socket, addr: &SockAddr, shown: &str) -
     }
     // In progress: wait until writable, then ask the kernel how it went. Cancellation
     // here drops `sock`, which closes it.
-    sock.wait(Dir::Write).await?;
+    sock.wait_after_would_block(Dir::Write).await?;
     match sock.with(Socket::take_error)? {
         None => into_socket(sock),
         Some(e) => Err(connect_error(e.into(), shown)),

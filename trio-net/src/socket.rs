@@ -17,13 +17,16 @@
 //! cancel point (so it is a schedule point, and a completed operation is never reported
 //! as cancelled). Otherwise the reactor wait is the checkpoint.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use socket2::{SockAddr, SockRef, Socket};
-use trio_core::lowlevel::{notify_closing, wait_readable, wait_writable};
+use trio_core::lowlevel::{
+    notify_closing, wait_readable, wait_readable_after_would_block, wait_writable,
+    wait_writable_after_would_block,
+};
 use trio_core::{cancel_shielded_checkpoint, checkpoint_if_cancelled, Error, ErrorKind, Result};
 
 /// Which readiness an operation waits for.
@@ -42,6 +45,10 @@ pub(crate) struct AsyncSocket<S: AsFd = Socket> {
     sock: RefCell<Option<S>>,
     /// The fd number, kept after close for `notify_closing` and diagnostics.
     fd: RawFd,
+    /// Whether a level wait on this fd succeeded, so that the reactor's registration
+    /// is known to be this socket's (not a stale one of an earlier fd with this
+    /// number): from then on a wait right after `WouldBlock` can skip the syscall.
+    armed: Cell<bool>,
 }
 
 impl<S: AsFd> AsyncSocket<S> {
@@ -51,6 +58,7 @@ impl<S: AsFd> AsyncSocket<S> {
         Ok(AsyncSocket {
             fd: sock.as_fd().as_raw_fd(),
             sock: RefCell::new(Some(sock)),
+            armed: Cell::new(false),
         })
     }
 
@@ -81,16 +89,36 @@ impl<S: AsFd> AsyncSocket<S> {
         self.sock.borrow_mut().take()
     }
 
-    /// Blocks until the socket is ready in `dir`. A checkpoint.
+    /// Blocks until the socket is ready in `dir`, even if it already is. A checkpoint.
     pub(crate) async fn wait(&self, dir: Dir) -> Result<()> {
         if self.is_closed() {
             // Still a cancel point, so a cancelled caller hears about cancellation first.
             checkpoint_if_cancelled().await?;
             return Err(closed_error());
         }
-        match dir {
+        let r = match dir {
             Dir::Read => wait_readable(self.fd).await,
             Dir::Write => wait_writable(self.fd).await,
+        };
+        if r.is_ok() {
+            self.armed.set(true);
+        }
+        r
+    }
+
+    /// Blocks until the socket is ready in `dir`, for a caller that has just seen
+    /// `WouldBlock` (or `EINPROGRESS`) from a syscall on it in this same step: then
+    /// the next readiness edge is enough, and waiting costs no syscall (trio-core's
+    /// `wait_*_after_would_block`). The socket's first wait is a level wait all the
+    /// same, which repairs a registration left stale by an earlier fd with this number.
+    /// A checkpoint.
+    pub(crate) async fn wait_after_would_block(&self, dir: Dir) -> Result<()> {
+        if !self.armed.get() || self.is_closed() {
+            return self.wait(dir).await;
+        }
+        match dir {
+            Dir::Read => wait_readable_after_would_block(self.fd).await,
+            Dir::Write => wait_writable_after_would_block(self.fd).await,
         }
     }
 
@@ -107,13 +135,13 @@ impl<S: AsFd> AsyncSocket<S> {
                 cancel_shielded_checkpoint().await;
                 return r;
             }
-            None => self.wait(dir).await?,
+            None => self.wait_after_would_block(dir).await?,
         }
         loop {
             if let Some(r) = self.try_io(&mut f) {
                 return r;
             }
-            self.wait(dir).await?;
+            self.wait_after_would_block(dir).await?;
         }
     }
 

@@ -5,13 +5,14 @@
 //! `notify_closing`, so a task blocked on it wakes with `ClosedResource` and the reactor
 //! forgets the fd before its number can be reused.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
 use trio_core::lowlevel::{
-    notify_closing, wait_readable, wait_writable, ConflictDetector, ConflictGuard,
+    notify_closing, wait_readable, wait_readable_after_would_block, wait_writable,
+    wait_writable_after_would_block, ConflictDetector, ConflictGuard,
 };
 use trio_core::{
     cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, AsyncResource, Error,
@@ -48,6 +49,10 @@ struct FdHolder {
     /// `None` once closed.
     fd: RefCell<Option<OwnedFd>>,
     busy: ConflictDetector,
+    /// Whether a level wait on this fd succeeded, so that the reactor's registration
+    /// is known to be this fd's (not a stale one of an earlier fd with this number):
+    /// from then on a wait right after `EAGAIN` can take the no-syscall path.
+    armed: Cell<bool>,
 }
 
 impl FdHolder {
@@ -58,6 +63,7 @@ impl FdHolder {
         Ok(FdHolder {
             fd: RefCell::new(Some(fd)),
             busy: ConflictDetector::new(busy_message),
+            armed: Cell::new(false),
         })
     }
 
@@ -86,6 +92,26 @@ impl FdHolder {
                 "this pipe end was closed",
             )),
         }
+    }
+
+    /// Waits for readiness right after `EAGAIN` from a syscall on the fd, in the same
+    /// step (the contract of `wait_*_after_would_block`). A checkpoint.
+    async fn wait_after_again(&self, write: bool) -> Result<()> {
+        let fd = self.raw()?;
+        if self.armed.get() {
+            return if write {
+                wait_writable_after_would_block(fd).await
+            } else {
+                wait_readable_after_would_block(fd).await
+            };
+        }
+        let r = if write {
+            wait_writable(fd).await
+        } else {
+            wait_readable(fd).await
+        };
+        self.armed.set(r.is_ok());
+        r
     }
 
     fn close(&self) {
@@ -195,7 +221,7 @@ impl SendStream for PipeSendStream {
             {
                 Ok(n) => sent += n,
                 Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) => wait_writable(self.holder.raw()?).await?,
+                Err(Errno::AGAIN) => self.holder.wait_after_again(true).await?,
                 Err(Errno::PIPE) => {
                     return Err(broken(
                         Errno::PIPE,
@@ -229,7 +255,7 @@ impl ReceiveStream for PipeReceiveStream {
                     return Ok(n);
                 }
                 Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) => wait_readable(self.holder.raw()?).await?,
+                Err(Errno::AGAIN) => self.holder.wait_after_again(false).await?,
                 Err(e) => return Err(broken(e, "reading from the pipe failed")),
             }
         }
