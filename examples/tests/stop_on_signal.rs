@@ -152,34 +152,14 @@ fn connect(port: u16) -> TcpStream {
     s
 }
 
-/// Whether `pid` is still running (a zombie has finished).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
-
-/// Every living descendant of `pid`.
+/// Every living (not zombie) descendant of `pid`.
 fn descendants(pid: u32) -> Vec<u32> {
+    let all = common::processes();
     let mut parents = vec![pid];
     let mut found = Vec::new();
     while let Some(parent) = parents.pop() {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid == Some(parent) && alive(p) {
+        for &(p, ppid, state) in &all {
+            if ppid == parent && state != 'Z' {
                 found.push(p);
                 parents.push(p);
             }
@@ -283,7 +263,12 @@ fn supervisor_stops_every_worker_on_an_outside_sigterm() {
         "{all}"
     );
     assert!(all.contains("all workers stopped"), "{all}");
-    let left: Vec<u32> = workers.into_iter().filter(|&p| alive(p)).collect();
+    let living: Vec<u32> = common::processes()
+        .into_iter()
+        .filter(|&(_, _, state)| state != 'Z')
+        .map(|(pid, _, _)| pid)
+        .collect();
+    let left: Vec<u32> = workers.into_iter().filter(|p| living.contains(p)).collect();
     assert!(left.is_empty(), "processes left behind: {left:?}\n{all}");
 }
 

@@ -47,10 +47,8 @@ pub fn open_fds() -> usize {
         .count()
 }
 
-/// The pids of this process's children (zombies included: an unreaped child is left
-/// behind too).
-pub fn child_processes() -> Vec<u32> {
-    let me = std::process::id();
+/// Every process's `(pid, parent pid, state letter)`, read from `/proc/<pid>/stat`.
+pub fn processes() -> Vec<(u32, u32, char)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc")
         .expect("/proc is readable on Linux")
@@ -63,14 +61,29 @@ pub fn child_processes() -> Vec<u32> {
             continue;
         };
         // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
-        let ppid = stat
+        let mut fields = stat
             .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(me) {
-            out.push(pid);
+            .map(|i| stat[i + 1..].split_whitespace())
+            .into_iter()
+            .flatten();
+        let state = fields.next().and_then(|s| s.chars().next());
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if let (Some(state), Some(ppid)) = (state, ppid) {
+            out.push((pid, ppid, state));
         }
     }
+    out
+}
+
+/// The pids of this process's children (zombies included: an unreaped child is left
+/// behind too).
+pub fn child_processes() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out: Vec<u32> = processes()
+        .into_iter()
+        .filter(|&(_, ppid, _)| ppid == me)
+        .map(|(pid, _, _)| pid)
+        .collect();
     out.sort_unstable();
     out
 }
