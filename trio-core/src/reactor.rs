@@ -92,6 +92,9 @@ struct FdEntry {
     writer: Option<Task>,
     /// Whether the backend knows this fd (was added and not deleted since).
     registered: bool,
+    /// Read-readiness reports taken for this fd, waiter or not (wrapping); see
+    /// [`read_readiness_count`].
+    read_reports: u32,
 }
 
 impl FdEntry {
@@ -165,6 +168,9 @@ impl Reactor {
             let Some(entry) = entries.get_mut(ev.key) else {
                 continue;
             };
+            if ev.read {
+                entry.read_reports = entry.read_reports.wrapping_add(1);
+            }
             let reader = if ev.read { entry.reader.take() } else { None };
             let writer = if ev.write { entry.writer.take() } else { None };
             if entry.reader.is_some() || entry.writer.is_some() {
@@ -188,6 +194,11 @@ impl Reactor {
             }
         }
         Ok(woken)
+    }
+
+    fn read_reports(&self, fd: RawFd) -> Option<u32> {
+        let key = *self.by_fd.borrow().get(&fd)?;
+        Some(self.entries.borrow()[key].read_reports)
     }
 
     fn entry_key(&self, fd: RawFd) -> usize {
@@ -359,6 +370,21 @@ pub async fn wait_readable_after_would_block(fd: RawFd) -> Result<()> {
 /// [`wait_readable_after_would_block`].
 pub async fn wait_writable_after_would_block(fd: RawFd) -> Result<()> {
     wait(fd, Dir::Write, Mode::AfterWouldBlock).await
+}
+
+/// How many read-readiness reports the reactor has taken from the OS for `fd` so far
+/// (wrapping), whether or not a task was waiting; `None` if the reactor has no entry for
+/// `fd` (never waited on, or closed since).
+///
+/// For streams that know a short read drained the kernel's buffer (TCP: `recv` returned
+/// fewer bytes than asked, but some): note the count right after that read, in the same
+/// step. If it is unchanged at the next receive, nothing has arrived that the reactor
+/// knows of, and anything that arrives later raises a report, so the receive can go
+/// straight to [`wait_readable_after_would_block`] and skip the `recv` that would fail
+/// with `EWOULDBLOCK` (trio-net's `SocketStream` does). Elsewhere than Linux and Android
+/// that wait is a level wait, so skipping is just as safe there.
+pub fn read_readiness_count(fd: RawFd) -> Option<u32> {
+    context::try_with_run(|run| run.reactor.read_reports(fd)).flatten()
 }
 
 /// Tells the reactor that `fd` is about to be closed: tasks waiting on it wake with

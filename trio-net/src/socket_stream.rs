@@ -63,6 +63,9 @@ pub struct SocketStream {
     receive_conflict: ConflictDetector,
     /// `send_eof` was called: later sends are `ClosedResource`.
     shut_wr: Cell<bool>,
+    /// A TCP socket, where a short read means the receive buffer was emptied (not so
+    /// for Unix sockets, which stop at a change of sender credentials).
+    tcp: bool,
     /// # Invariant
     /// True while a `send_all` has sent part (not all) of its data; left true if that
     /// `send_all` was cancelled or dropped, which breaks the send side for good.
@@ -84,7 +87,8 @@ impl SocketStream {
                 format!("SocketStream needs a SOCK_STREAM socket, got {ty:?}"),
             ));
         }
-        if matches!(sock.domain(), Ok(Domain::IPV4) | Ok(Domain::IPV6)) {
+        let tcp = matches!(sock.domain(), Ok(Domain::IPV4) | Ok(Domain::IPV6));
+        if tcp {
             sock.set_tcp_nodelay(true)?;
             // Best effort: not every kernel supports it, and nothing depends on it.
             let _ = sock.set_tcp_notsent_lowat(NOTSENT_LOWAT);
@@ -98,6 +102,7 @@ impl SocketStream {
                 "another task is already receiving on this SocketStream",
             ),
             shut_wr: Cell::new(false),
+            tcp,
             send_partial: Cell::new(false),
         })
     }
@@ -240,8 +245,9 @@ impl ReceiveStream for SocketStream {
             ));
         }
         let _guard = self.receive_conflict.enter()?;
+        let len = buf.len();
         self.sock
-            .io(Dir::Read, |mut s| s.read(buf))
+            .receive_stream(len, self.tcp, |mut s| s.read(buf))
             .await
             .map_err(to_stream_error)
     }
