@@ -154,6 +154,11 @@ impl SocketStream {
         self.sock.is_closed()
     }
 
+    /// The socket underneath, for the poll-based adapter (`socket_compat.rs`).
+    pub(crate) fn async_socket(&self) -> &AsyncSocket {
+        &self.sock
+    }
+
     fn check_send_side(&self) -> Result<()> {
         if self.shut_wr.get() {
             return Err(Error::new(
