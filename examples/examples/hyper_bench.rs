@@ -4,7 +4,7 @@
 //! [--rounds N] [--seconds S] [--connections C] [--pipeline P] [--client-threads T]`.
 //!
 //! Each server runs on its own thread (one loop, one thread, as a user would run it):
-//! trio-rs with `serve_tcp` + `serve_http1` (pump-based `TrioIo`, graceful-shutdown
+//! trio-rs with `serve_tcp` + `serve_http1` (`TrioIo` on `SocketCompat`, graceful-shutdown
 //! watcher per connection: the production path of this crate), tokio with
 //! `TcpListener::accept` + `tokio::spawn` + hyper-util's `TokioIo` and `TokioTimer`; both
 //! builders set a timer (hyper's header-read timeout) and `pipeline_flush`. The service is the

@@ -2,10 +2,11 @@
 //! (`client::conn::http1`) over a trio-net TCP stream.
 //!
 //! The connection future runs as a task in a nursery (where `tokio::spawn` would put it),
-//! the pumps of [`TrioIo`] beside it; when the response body has been read, dropping the
-//! request sender ends the connection and the nursery closes. Cancelling the caller's
-//! scope cancels the pumps, which ends hyper's futures; the error then comes back as
-//! `Cancelled`.
+//! under [`cancellable`] (its socket is polled directly by [`TrioIo`], so only that
+//! bridge lets a trio cancellation reach it); when the response body has been read,
+//! dropping the request sender ends the connection and the nursery closes. Cancelling
+//! the caller's scope ends the connection task, which ends hyper's other futures; the
+//! error then comes back as `Cancelled`.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -13,6 +14,7 @@ use hyper::Request;
 use trio_core::{checkpoint_if_cancelled, open_nursery, Error, ErrorKind, Result};
 use url::Url;
 
+use crate::graceful::cancellable;
 use crate::hyper_rt::{hyper_error, TrioIo};
 
 /// A fetched response.
@@ -63,7 +65,7 @@ pub async fn fetch(url: &Url) -> Result<Fetched> {
     let fetched = open_nursery(|nursery| async move {
         let io = TrioIo::new(stream, &nursery);
         let (mut sender, conn) = check(hyper::client::conn::http1::handshake(io).await).await?;
-        nursery.start_soon(async move { check(conn.await).await });
+        nursery.start_soon(async move { check(cancellable(conn).await?).await });
         let req = Request::get(target)
             .header(hyper::header::HOST, authority)
             .header(hyper::header::USER_AGENT, "trio-rs-hyper-client/0.1")

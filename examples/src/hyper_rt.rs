@@ -1,10 +1,12 @@
 //! hyper 1.x on trio-rs: the `rt` glue (I/O, executor, timer) and a graceful HTTP/1.1
 //! connection server.
 //!
-//! * I/O: [`TrioIo`] implements `hyper::rt::Read`/`Write` over any trio stream, a thin
-//!   wrapper of trio-net's [`Compat`] adapter (whose docs say why the I/O runs in two
-//!   pump tasks, and its caveats); the wrapper exists only because hyper has its own
-//!   I/O traits and trio-net does not depend on hyper.
+//! * I/O: [`TrioIo`] implements `hyper::rt::Read`/`Write` over any trio stream. A plain
+//!   socket ([`SocketStream`]) goes through trio-net's [`SocketCompat`], polled directly
+//!   on the reactor (no extra tasks); any other stream (TLS, pipes, memory streams)
+//!   through trio-net's [`Compat`] adapter (whose docs say why the I/O runs in two pump
+//!   tasks, and its caveats). The wrapper exists only because hyper has its own I/O
+//!   traits and trio-net does not depend on hyper.
 //! * [`TrioExecutor`]: hyper's `Executor`, spawning into a trio [`Nursery`], so every
 //!   future hyper spawns (HTTP/2 streams, client connections) is joined by that nursery.
 //!   Futures need not be `Send`.
@@ -14,6 +16,7 @@
 //!   caller's scope is cancelled, hyper's `graceful_shutdown` runs (in-flight requests
 //!   finish, idle keep-alive connections close) with a `grace` budget.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
@@ -26,39 +29,81 @@ use hyper::body::{Body, Incoming};
 use hyper::service::HttpService;
 use trio_core::{open_nursery, Error, Nursery, Result, Stream};
 use trio_net::compat::Compat;
+use trio_net::socket_compat::SocketCompat;
+use trio_net::SocketStream;
 
-use crate::graceful::with_grace;
+use crate::graceful::{cancellable, with_grace};
 pub use crate::hyper_timer::{timer_driver_running, TrioSleep, TrioTimer};
 
-/// hyper's `rt::Read`/`rt::Write` (and `futures-io`, by delegation) over a trio stream:
-/// trio-net's [`Compat`] with hyper's traits on top. Same pumps, same caveats: drop it
-/// inside the body of the nursery its pumps run in.
+/// hyper's `rt::Read`/`rt::Write` (and `futures-io`, by delegation) over a trio stream.
+/// A [`SocketStream`] is polled directly ([`SocketCompat`]); any other stream runs on
+/// trio-net's [`Compat`] pumps, with their caveats: drop it inside the body of the
+/// nursery its pumps run in.
 pub struct TrioIo<S: Stream + 'static> {
-    inner: Compat<S>,
+    inner: Inner<S>,
 }
 
+/// The two adapters `TrioIo` chooses between.
+enum Inner<S: Stream + 'static> {
+    /// Any trio stream, through two pump tasks.
+    Pumped(Compat<S>),
+    /// A plain socket (`S` is `SocketStream`): polled on the reactor, with a scratch
+    /// buffer because hyper's read cursor is uninitialized memory (filling it in place
+    /// would need `unsafe`).
+    Direct(SocketCompat, Vec<u8>),
+}
+
+/// The scratch buffer a direct read goes through (hyper asks for at most this much at
+/// a time when its buffer is this large or larger; small reads copy only what came).
+const DIRECT_READ_CHUNK: usize = 16 * 1024;
+
+/// Both `futures-io` directions, for delegating to whichever adapter `TrioIo` holds.
+trait Duplex: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Duplex for T {}
+
 impl<S: Stream + 'static> TrioIo<S> {
-    /// Wraps `stream`, spawning its two pump tasks into `nursery` ([`Compat::new`]).
+    /// Wraps `stream`: a [`SocketStream`] directly (nothing is spawned); any other
+    /// stream with its two pump tasks spawned into `nursery` ([`Compat::new`]).
     pub fn new(stream: S, nursery: &Nursery) -> Self {
-        TrioIo {
-            inner: Compat::new(stream, nursery),
-        }
+        // No specialization in Rust: ask at run time whether `S` is a plain socket.
+        let mut slot = Some(stream);
+        let inner = match (&mut slot as &mut dyn Any).downcast_mut::<Option<SocketStream>>() {
+            Some(sock) => Inner::Direct(
+                SocketCompat::new(sock.take().expect("the slot was just filled")),
+                Vec::new(),
+            ),
+            None => Inner::Pumped(Compat::new(
+                slot.take().expect("the slot was just filled"),
+                nursery,
+            )),
+        };
+        TrioIo { inner }
     }
 
     /// The wrapped stream (for addresses, TLS details, ...).
     pub fn get_ref(&self) -> &S {
-        self.inner.get_ref()
+        match &self.inner {
+            Inner::Pumped(c) => c.get_ref(),
+            Inner::Direct(c, _) => (c.get_ref() as &dyn Any)
+                .downcast_ref::<S>()
+                .expect("Direct holds a SocketStream only when S is SocketStream"),
+        }
     }
 
-    /// The `futures-io` adapter underneath.
-    pub fn into_inner(self) -> Compat<S> {
-        self.inner
+    fn duplex(&mut self) -> Pin<&mut dyn Duplex> {
+        match &mut self.inner {
+            Inner::Pumped(c) => Pin::new(c),
+            Inner::Direct(c, _) => Pin::new(c),
+        }
     }
 }
 
 impl<S: Stream + 'static> std::fmt::Debug for TrioIo<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("TrioIo").field(&self.inner).finish()
+        match &self.inner {
+            Inner::Pumped(c) => f.debug_tuple("TrioIo").field(c).finish(),
+            Inner::Direct(c, _) => f.debug_tuple("TrioIo").field(c).finish(),
+        }
     }
 }
 
@@ -68,19 +113,38 @@ impl<S: Stream + 'static> hyper::rt::Read for TrioIo<S> {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        // Safe code only: copy straight out of the adapter's buffer with `put_slice`.
-        let mut inner = Pin::new(&mut self.get_mut().inner);
-        let n = match inner.as_mut().poll_fill_buf(cx) {
-            Poll::Ready(Ok(avail)) => {
-                let n = avail.len().min(buf.remaining());
-                buf.put_slice(&avail[..n]);
-                n
+        match &mut self.get_mut().inner {
+            Inner::Direct(sock, scratch) => {
+                // Safe code only: receive into the scratch buffer, copy what came.
+                let want = buf.remaining().min(DIRECT_READ_CHUNK);
+                if scratch.len() < want {
+                    scratch.resize(want, 0);
+                }
+                match Pin::new(sock).poll_read(cx, &mut scratch[..want]) {
+                    Poll::Ready(Ok(n)) => {
+                        buf.put_slice(&scratch[..n]);
+                        Poll::Ready(Ok(()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
             }
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        inner.consume(n);
-        Poll::Ready(Ok(()))
+            Inner::Pumped(compat) => {
+                // Safe code only: copy straight out of the adapter's buffer.
+                let mut inner = Pin::new(compat);
+                let n = match inner.as_mut().poll_fill_buf(cx) {
+                    Poll::Ready(Ok(avail)) => {
+                        let n = avail.len().min(buf.remaining());
+                        buf.put_slice(&avail[..n]);
+                        n
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                };
+                inner.consume(n);
+                Poll::Ready(Ok(()))
+            }
+        }
     }
 }
 
@@ -90,15 +154,15 @@ impl<S: Stream + 'static> hyper::rt::Write for TrioIo<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        self.get_mut().duplex().poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        self.get_mut().duplex().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+        self.get_mut().duplex().poll_close(cx)
     }
 }
 
@@ -108,7 +172,7 @@ impl<S: Stream + 'static> AsyncRead for TrioIo<S> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        self.get_mut().duplex().poll_read(cx, buf)
     }
 }
 
@@ -118,15 +182,15 @@ impl<S: Stream + 'static> AsyncWrite for TrioIo<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        self.get_mut().duplex().poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        self.get_mut().duplex().poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+        self.get_mut().duplex().poll_close(cx)
     }
 }
 
@@ -185,14 +249,17 @@ where
             let mut conn = pin!(builder.serve_connection(io, service));
             let mut shutdown_seen = false;
             let mut wait = pin!(shutdown.wait());
-            std::future::poll_fn(|cx| {
+            // `cancellable`: a plain socket is polled directly (no pump tasks for the
+            // grace deadline's cancellation to stop), so the cut after `grace` must
+            // reach hyper's future itself.
+            cancellable(std::future::poll_fn(|cx| {
                 if !shutdown_seen && wait.as_mut().poll(cx).is_ready() {
                     shutdown_seen = true;
                     conn.as_mut().graceful_shutdown();
                 }
                 conn.as_mut().poll(cx)
-            })
-            .await
+            }))
+            .await?
             .map_err(hyper_error)
         })
         .await;

@@ -13,7 +13,8 @@ pub use crate::local::RunVar;
 pub use crate::parking_lot::{ParkingLot, ParkingLotStatistics};
 pub use crate::reactor::{
     notify_closing, read_readiness_count, wait_readable, wait_readable_after_would_block,
-    wait_writable, wait_writable_after_would_block,
+    wait_writable, wait_writable_after_would_block, wake_when_readable,
+    wake_when_readable_after_would_block, wake_when_writable, wake_when_writable_after_would_block,
 };
 pub use crate::run::{spawn_system_task, wait_all_tasks_blocked, RunStatistics};
 pub use crate::task::Task;

@@ -27,6 +27,20 @@
 //!   waits are level waits; a stray event after a cancelled wait finds no waiter.
 //! * One task per direction per fd: a second reader or writer gets `BusyResource`.
 //!
+//! # Waker waiters (poll-based code)
+//! `futures-io` adapters (trio-net's `SocketCompat`) cannot park a task: they are polled,
+//! maybe for reading and writing at once, and must wake the `Waker` they were given.
+//! [`wake_when_readable`] and friends put that waker in the direction's slot instead of a
+//! task; the next event (or [`notify_closing`]) wakes it and empties the slot. Rules:
+//! * A newer waker replaces an older one (the same adapter polled again); no error.
+//! * A task that waits on a direction held by a waker takes the slot and wakes the
+//!   waker; the poller then gets `BusyResource` from its next registration, as a second
+//!   task would.
+//! * A waker registration on a direction a task waits on gets `BusyResource`.
+//! * Waker waiters count as I/O waiters, so the loop polls the OS while only they wait.
+//!   A waker whose future was dropped stays until the next event or `notify_closing`:
+//!   a spurious wake-up at worst.
+//!
 //! Invariant: the reactor never reads cancel state. Waiting is `wait_task_rescheduled`;
 //! its abort function just forgets the waiter.
 
@@ -36,6 +50,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
@@ -85,11 +100,44 @@ enum Dir {
     Write,
 }
 
+/// The waiter a registration puts in the slot.
+enum NewWaiter<'a> {
+    Task(Rc<TaskData>),
+    Waker(&'a Waker),
+}
+
+/// Who waits on one direction of an fd.
+enum Waiter {
+    /// A task parked in `wait_task_rescheduled`: rescheduled with the wait's result.
+    Task(Task),
+    /// Poll-based code: woken, and finds out by retrying its syscall.
+    Waker(Waker),
+}
+
+impl Waiter {
+    fn wake(self, closed: bool) {
+        match self {
+            Waiter::Task(t) => reschedule(
+                &t,
+                if closed {
+                    Err(Error::new(
+                        ErrorKind::ClosedResource,
+                        "another task closed this file descriptor while this one was waiting on it",
+                    ))
+                } else {
+                    Ok(())
+                },
+            ),
+            Waiter::Waker(w) => w.wake(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct FdEntry {
     fd: RawFd,
-    reader: Option<Task>,
-    writer: Option<Task>,
+    reader: Option<Waiter>,
+    writer: Option<Waiter>,
     /// Whether the backend knows this fd (was added and not deleted since).
     registered: bool,
     /// Read-readiness reports taken for this fd, waiter or not (wrapping); see
@@ -134,7 +182,7 @@ pub(crate) struct Reactor {
     by_fd: RefCell<HashMap<RawFd, usize, BuildHasherDefault<FdHasher>>>,
     free: RefCell<Vec<usize>>,
     events: RefCell<sys::Events>,
-    /// Number of tasks blocked on I/O; when zero the loop may skip polling.
+    /// Number of waiters (tasks and wakers) on I/O; when zero the loop may skip polling.
     waiters: Cell<usize>,
 }
 
@@ -181,7 +229,7 @@ impl Reactor {
                     drop(entries);
                     for t in r.into_iter().chain(w) {
                         self.waiters.set(self.waiters.get() - 1);
-                        reschedule(&t, Ok(()));
+                        t.wake(false);
                     }
                     entries = self.entries.borrow_mut();
                 }
@@ -190,7 +238,7 @@ impl Reactor {
             for t in reader.into_iter().chain(writer) {
                 self.waiters.set(self.waiters.get() - 1);
                 woken += 1;
-                reschedule(&t, Ok(()));
+                t.wake(false);
             }
         }
         Ok(woken)
@@ -227,7 +275,7 @@ impl Reactor {
         fd: RawFd,
         dir: Dir,
         mode: Mode,
-        task: Rc<TaskData>,
+        waiter: NewWaiter<'_>,
     ) -> Result<usize> {
         if fd < 0 {
             // Bad input, not a panic (borrowing fd -1 is refused by assertion).
@@ -244,26 +292,45 @@ impl Reactor {
             Dir::Read => &mut entry.reader,
             Dir::Write => &mut entry.writer,
         };
-        if slot.is_some() {
-            let what = if dir == Dir::Read {
-                "reading"
-            } else {
-                "writing"
-            };
-            return Err(Error::new(
-                ErrorKind::BusyResource,
-                format!("another task is already waiting for fd {fd} to be ready for {what}"),
-            ));
+        // Whether the slot was empty (the waiter count grows), and a waker this
+        // registration displaces (woken once the table is released).
+        let was_empty = slot.is_none();
+        let mut displaced = None;
+        match (slot.as_mut(), waiter) {
+            (None, NewWaiter::Task(task)) => *slot = Some(Waiter::Task(Task(task))),
+            (None, NewWaiter::Waker(w)) => *slot = Some(Waiter::Waker(w.clone())),
+            (Some(Waiter::Waker(old)), NewWaiter::Waker(w)) => {
+                // The same poller again (the usual case): keep one waker, the newest.
+                if !old.will_wake(w) {
+                    old.clone_from(w);
+                }
+            }
+            (Some(Waiter::Waker(_)), NewWaiter::Task(task)) => {
+                displaced = slot.replace(Waiter::Task(Task(task)));
+            }
+            (Some(Waiter::Task(_)), _) => {
+                let what = if dir == Dir::Read {
+                    "reading"
+                } else {
+                    "writing"
+                };
+                return Err(Error::new(
+                    ErrorKind::BusyResource,
+                    format!("another task is already waiting for fd {fd} to be ready for {what}"),
+                ));
+            }
         }
-        *slot = Some(Task(task));
         let armed = poller.arm(fd, key, entry.registered, entry.interest(), mode);
         // After a failure the backend may or may not know the fd: say "not registered",
         // so the next wait adds it again (an `EEXIST` there falls back to modify).
         entry.registered = armed.is_ok();
         if let Err(e) = armed {
-            match dir {
-                Dir::Read => entry.reader = None,
-                Dir::Write => entry.writer = None,
+            let failed = match dir {
+                Dir::Read => entry.reader.take(),
+                Dir::Write => entry.writer.take(),
+            };
+            if !was_empty {
+                self.waiters.set(self.waiters.get() - 1);
             }
             // An fd the backend refused (e.g. not open) leaves no entry behind.
             let unused = entry.reader.is_none() && entry.writer.is_none();
@@ -272,9 +339,20 @@ impl Reactor {
                 self.by_fd.borrow_mut().remove(&fd);
                 self.free.borrow_mut().push(key);
             }
+            // Wakers displaced or refused hear about it by registering again.
+            drop(failed);
+            if let Some(w) = displaced {
+                w.wake(false);
+            }
             return Err(e.into());
         }
-        self.waiters.set(self.waiters.get() + 1);
+        drop(entries);
+        if was_empty {
+            self.waiters.set(self.waiters.get() + 1);
+        }
+        if let Some(w) = displaced {
+            w.wake(false);
+        }
         Ok(key)
     }
 
@@ -288,7 +366,7 @@ impl Reactor {
             Dir::Write => &mut entry.writer,
         };
         match slot {
-            Some(t) if std::ptr::eq(Rc::as_ptr(&t.0), task) => {
+            Some(Waiter::Task(t)) if std::ptr::eq(Rc::as_ptr(&t.0), task) => {
                 *slot = None;
                 self.waiters.set(self.waiters.get() - 1);
                 Abort::Succeeded
@@ -308,13 +386,7 @@ impl Reactor {
         }
         for t in entry.reader.into_iter().chain(entry.writer) {
             self.waiters.set(self.waiters.get() - 1);
-            reschedule(
-                &t,
-                Err(Error::new(
-                    ErrorKind::ClosedResource,
-                    "another task closed this file descriptor while this one was waiting on it",
-                )),
-            );
+            t.wake(true);
         }
     }
 }
@@ -323,7 +395,10 @@ async fn wait(fd: RawFd, dir: Dir, mode: Mode) -> Result<()> {
     let task = context::current_task();
     // Only compared, never dereferenced: the waiter slot holds the task itself.
     let me = Rc::as_ptr(&task);
-    let key = context::with_run(|run| run.reactor.register(&run.poller, fd, dir, mode, task))?;
+    let key = context::with_run(|run| {
+        run.reactor
+            .register(&run.poller, fd, dir, mode, NewWaiter::Task(task))
+    })?;
     wait_task_rescheduled(|| context::with_run(|run| run.reactor.unregister(key, dir, me))).await
 }
 
@@ -388,8 +463,79 @@ pub fn read_readiness_count(fd: RawFd) -> Option<u32> {
 }
 
 /// Tells the reactor that `fd` is about to be closed: tasks waiting on it wake with
-/// `ClosedResource`, and the poller forgets it. Call it before closing any fd that was
+/// `ClosedResource`, wakers registered for it are woken, and the poller forgets it. Call it before closing any fd that was
 /// passed to `wait_readable`/`wait_writable`. Never blocks; does nothing outside a run.
 pub fn notify_closing(fd: RawFd) {
     context::try_with_run(|run| run.reactor.close(&run.poller, fd));
+}
+
+fn register_waker(fd: RawFd, dir: Dir, mode: Mode, waker: &Waker) -> Result<()> {
+    context::try_with_run(|run| {
+        run.reactor
+            .register(&run.poller, fd, dir, mode, NewWaiter::Waker(waker))
+            .map(drop)
+    })
+    .unwrap_or_else(|| {
+        Err(Error::new(
+            ErrorKind::Other,
+            "wake_when_readable/wake_when_writable called outside a trio run (on a thread \
+             with no run loop to watch the fd)",
+        ))
+    })
+}
+
+/// Registers `waker` to be woken when `fd` is readable (or has an error or hang-up to
+/// report), even if it already is: the poll-based counterpart of [`wait_readable`], for
+/// `futures-io` style adapters. Returns at once; the next readiness event, or
+/// [`notify_closing`], wakes the waker once and forgets it.
+///
+/// Not a checkpoint and nothing to cancel: dropping the future that registered costs
+/// at most one spurious wake-up. A newer waker for the same direction replaces the older
+/// one. Returns `BusyResource` if a *task* waits to read `fd` (and a task that starts
+/// waiting later takes the slot and wakes this waker, so the poller's next registration
+/// reports `BusyResource`). Must be called on the run's thread: outside a run, an error.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::task::Poll;
+/// # fn main() -> trio_core::Result<()> {
+/// trio_core::run(|| async {
+///     let (a, b) = std::os::unix::net::UnixStream::pair()?;
+///     std::io::Write::write_all(&mut &a, b"x")?;
+///     let mut registered = false;
+///     std::future::poll_fn(|cx| {
+///         if registered {
+///             return Poll::Ready(Ok::<(), trio_core::Error>(()));
+///         }
+///         registered = true;
+///         trio_core::lowlevel::wake_when_readable(b.as_raw_fd(), cx.waker())?;
+///         Poll::Pending
+///     })
+///     .await?;
+///     trio_core::lowlevel::notify_closing(b.as_raw_fd());
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub fn wake_when_readable(fd: RawFd, waker: &Waker) -> Result<()> {
+    register_waker(fd, Dir::Read, Mode::Level, waker)
+}
+
+/// [`wake_when_readable`] for writability.
+pub fn wake_when_writable(fd: RawFd, waker: &Waker) -> Result<()> {
+    register_waker(fd, Dir::Write, Mode::Level, waker)
+}
+
+/// [`wake_when_readable`] for a caller that has *just* seen `EWOULDBLOCK` from a
+/// non-blocking read on `fd`: no syscall on Linux. The contract of
+/// [`wait_readable_after_would_block`] applies ("just": in the same poll, before
+/// returning `Pending`; the first registration for an fd you were handed is a level one).
+pub fn wake_when_readable_after_would_block(fd: RawFd, waker: &Waker) -> Result<()> {
+    register_waker(fd, Dir::Read, Mode::AfterWouldBlock, waker)
+}
+
+/// [`wake_when_writable`] after `EWOULDBLOCK` from a non-blocking write on `fd`;
+/// contract as [`wake_when_readable_after_would_block`].
+pub fn wake_when_writable_after_would_block(fd: RawFd, waker: &Waker) -> Result<()> {
+    register_waker(fd, Dir::Write, Mode::AfterWouldBlock, waker)
 }

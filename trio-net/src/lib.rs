@@ -3,7 +3,8 @@
 //! TCP, UDP and Unix domain sockets on trio-core's reactor, with Trio's high-level
 //! helpers: [`open_tcp_stream`] (happy eyeballs), [`open_tcp_listeners`], [`serve_tcp`]
 //! / [`serve_listeners`], [`open_unix_socket`] / [`UnixListener`], [`UdpSocket`], and
-//! [`compat`] adapters to `futures-io` for the ecosystem's protocol crates.
+//! [`compat`] adapters to `futures-io` for the ecosystem's protocol crates
+//! ([`socket_compat`] for sockets, with no pump tasks).
 //!
 //! # Model
 //!
@@ -63,6 +64,7 @@ mod listener;
 mod resolve;
 mod serve;
 mod socket;
+pub mod socket_compat;
 mod socket_stream;
 mod tcp_listeners;
 mod udp;

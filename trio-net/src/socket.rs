@@ -21,11 +21,13 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::task::{Context, Poll};
 
 use socket2::{SockAddr, SockRef, Socket};
 use trio_core::lowlevel::{
     notify_closing, read_readiness_count, wait_readable, wait_readable_after_would_block,
-    wait_writable, wait_writable_after_would_block,
+    wait_writable, wait_writable_after_would_block, wake_when_readable,
+    wake_when_readable_after_would_block, wake_when_writable, wake_when_writable_after_would_block,
 };
 use trio_core::{cancel_shielded_checkpoint, checkpoint_if_cancelled, Error, ErrorKind, Result};
 
@@ -186,6 +188,64 @@ impl<S: AsFd> AsyncSocket<S> {
         if drains && matches!(r, Ok(n) if *n > 0 && *n < len) {
             self.drained_at.set(read_readiness_count(self.fd));
         }
+    }
+
+    /// The poll-based [`io`](Self::io), for `futures-io` adapters: one try; on
+    /// `WouldBlock` the waker of `cx` is registered for readiness in `dir` and the result
+    /// is `Pending`. Not a checkpoint (nothing here reads cancel state); a caller that
+    /// stops polling loses nothing. As for the parking waits, the first registration is a
+    /// level one and later ones skip the syscall (`armed`).
+    pub(crate) fn poll_io<T>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(&S) -> io::Result<T>,
+    ) -> Poll<Result<T>> {
+        if let Some(r) = self.try_io(&mut f) {
+            return Poll::Ready(r);
+        }
+        let waker = cx.waker();
+        let registered = match (dir, self.armed.get()) {
+            (Dir::Read, true) => wake_when_readable_after_would_block(self.fd, waker),
+            (Dir::Write, true) => wake_when_writable_after_would_block(self.fd, waker),
+            (Dir::Read, false) => wake_when_readable(self.fd, waker),
+            (Dir::Write, false) => wake_when_writable(self.fd, waker),
+        };
+        match registered {
+            Ok(()) => {
+                self.armed.set(true);
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// [`poll_io`](Self::poll_io) for a stream receive, with
+    /// [`receive_stream`](Self::receive_stream)'s short-read rule: while the reactor has
+    /// reported nothing since a short read drained the socket, register the waker at
+    /// once instead of a `recv` that can only fail with `EWOULDBLOCK`.
+    pub(crate) fn poll_receive_stream(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        drains: bool,
+        mut f: impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<Result<usize>> {
+        let drained = self.drained_at.get().is_some_and(|count| {
+            self.armed.get() && !self.is_closed() && read_readiness_count(self.fd) == Some(count)
+        });
+        if drained {
+            return match wake_when_readable_after_would_block(self.fd, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
+        self.drained_at.set(None);
+        let r = self.poll_io(Dir::Read, cx, &mut f);
+        if let Poll::Ready(r) = &r {
+            self.note_short_read(r, len, drains);
+        }
+        r
     }
 
     /// One try: `None` means "would block, wait and retry".

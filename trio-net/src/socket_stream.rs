@@ -159,6 +159,16 @@ impl SocketStream {
         self.sock.is_closed()
     }
 
+    /// Whether this is a TCP socket (where a short read drained the receive buffer).
+    pub(crate) fn is_tcp(&self) -> bool {
+        self.tcp
+    }
+
+    /// The socket underneath, for the poll-based adapter (`socket_compat.rs`).
+    pub(crate) fn async_socket(&self) -> &AsyncSocket {
+        &self.sock
+    }
+
     fn check_send_side(&self) -> Result<()> {
         if self.shut_wr.get() {
             return Err(Error::new(

@@ -153,3 +153,60 @@ fn a_full_read_does_not_skip_and_every_byte_arrives_in_order() -> Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn the_poll_based_adapter_also_gets_data_that_arrived_after_a_short_read() -> Result<()> {
+    use futures_io::AsyncRead;
+    use futures_lite::AsyncReadExt;
+    use std::task::Poll;
+    use trio_net::compat::into_trio_error;
+    use trio_net::socket_compat::SocketCompat;
+
+    run_autojump(|| async {
+        let (a, b) = tcp_pair().await?;
+        let a = Rc::new(a);
+        let b = SocketCompat::new(b);
+        // A first read that waits (so the reactor knows the fd), then is short.
+        let mut b = open_nursery(|n| {
+            let a = a.clone();
+            async move {
+                n.start_soon(async move {
+                    wait_all_tasks_blocked().await?;
+                    a.send_all(b"first").await
+                });
+                let mut b = b;
+                let mut buf = [0u8; 256];
+                let got = fail_after(PATIENCE, async {
+                    b.read(&mut buf).await.map_err(into_trio_error)
+                })
+                .await?;
+                assert_eq!(&buf[..got], b"first");
+                Ok(b)
+            }
+        })
+        .await?
+        .expect("the nursery's body finished");
+        let mut buf = [0u8; 256];
+        with_another_io_waiter(async {
+            a.send_all(b"second").await?;
+            for _ in 0..3 {
+                checkpoint().await?;
+            }
+            // The bytes are in the socket and the reactor has reported them: the very
+            // first poll must read them. (Asserted on one poll rather than under
+            // `fail_after`: a futures-io read is not a trio checkpoint, so a wrongly
+            // pending read would hang instead of being cancelled.)
+            let first_poll = std::future::poll_fn(|cx| {
+                Poll::Ready(std::pin::Pin::new(&mut b).poll_read(cx, &mut buf))
+            })
+            .await;
+            match first_poll {
+                Poll::Ready(Ok(n)) => assert_eq!(&buf[..n], b"second"),
+                Poll::Ready(Err(e)) => return Err(into_trio_error(e)),
+                Poll::Pending => panic!("the adapter skipped a read although data had arrived"),
+            }
+            Ok(())
+        })
+        .await
+    })
+}
