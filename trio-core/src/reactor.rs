@@ -83,6 +83,9 @@ pub(crate) struct Ready {
     pub(crate) key: usize,
     pub(crate) read: bool,
     pub(crate) write: bool,
+    /// The peer hung up or the fd reports an error: a read may still find an end of
+    /// stream although no new edge will come.
+    pub(crate) read_closed: bool,
 }
 
 /// How a wait learns that the fd is ready.
@@ -143,6 +146,10 @@ struct FdEntry {
     /// Read-readiness reports taken for this fd, waiter or not (wrapping); see
     /// [`read_readiness_count`].
     read_reports: u32,
+    /// A hang-up or error was reported: [`read_readiness_count`] answers `None` from
+    /// then on, because a short read can stop right before an end of stream whose edge
+    /// was already reported.
+    read_closed: bool,
 }
 
 impl FdEntry {
@@ -219,6 +226,7 @@ impl Reactor {
             if ev.read {
                 entry.read_reports = entry.read_reports.wrapping_add(1);
             }
+            entry.read_closed |= ev.read_closed;
             let reader = if ev.read { entry.reader.take() } else { None };
             let writer = if ev.write { entry.writer.take() } else { None };
             if entry.reader.is_some() || entry.writer.is_some() {
@@ -246,7 +254,9 @@ impl Reactor {
 
     fn read_reports(&self, fd: RawFd) -> Option<u32> {
         let key = *self.by_fd.borrow().get(&fd)?;
-        Some(self.entries.borrow()[key].read_reports)
+        let entries = self.entries.borrow();
+        let entry = &entries[key];
+        (!entry.read_closed).then_some(entry.read_reports)
     }
 
     fn entry_key(&self, fd: RawFd) -> usize {
@@ -449,7 +459,8 @@ pub async fn wait_writable_after_would_block(fd: RawFd) -> Result<()> {
 
 /// How many read-readiness reports the reactor has taken from the OS for `fd` so far
 /// (wrapping), whether or not a task was waiting; `None` if the reactor has no entry for
-/// `fd` (never waited on, or closed since).
+/// `fd` (never waited on, or closed since), or once it has reported a hang-up or error
+/// for it (a short read may then stop right before an end of stream whose edge is past).
 ///
 /// For streams that know a short read drained the kernel's buffer (TCP: `recv` returned
 /// fewer bytes than asked, but some): note the count right after that read, in the same

@@ -210,3 +210,29 @@ fn the_poll_based_adapter_also_gets_data_that_arrived_after_a_short_read() -> Re
         .await
     })
 }
+
+#[test]
+fn a_short_read_that_stops_right_before_an_end_of_stream_does_not_hide_it() -> Result<()> {
+    run_autojump(|| async {
+        let (a, b) = tcp_pair().await?;
+        // Data and the end of stream reach `b` together, before the reactor looks: one
+        // readiness report covers both, and the short read leaves only the end of stream,
+        // for which no new edge will ever come.
+        open_nursery(|n| async move {
+            n.start_soon(async move {
+                wait_all_tasks_blocked().await?;
+                // Both in one step (no checkpoint between them, as `send_all` would make).
+                a.with_socket(|s| {
+                    assert_eq!(s.send(b"last words")?, 10);
+                    s.shutdown(std::net::Shutdown::Write)
+                })?;
+                checkpoint().await
+            });
+            assert_eq!(receive(&b).await?, b"last words");
+            assert_eq!(receive(&b).await?, b"");
+            Ok(())
+        })
+        .await
+        .map(drop)
+    })
+}

@@ -59,6 +59,7 @@ impl Events {
                 key: key as usize,
                 read: flags.intersects(EventFlags::IN | EventFlags::RDHUP | trouble),
                 write: flags.intersects(EventFlags::OUT | trouble),
+                read_closed: flags.intersects(EventFlags::RDHUP | trouble),
             })
         })
     }

@@ -29,6 +29,8 @@ impl Events {
             key: ev.key,
             read: ev.readable,
             write: ev.writable,
+            // Not needed here: every wait is a level wait (see `read_readiness_count`).
+            read_closed: false,
         })
     }
 }
