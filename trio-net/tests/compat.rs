@@ -2,13 +2,16 @@
 //! concurrent reader and writer polled from one task (with any wakers), buffering of
 //! partial reads, closing, and cancellation surfacing as a plain I/O error.
 
+mod common;
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 
+use common::echo;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use trio_core::{open_nursery, HalfCloseableStream, ReceiveStream, Result, SendStream, Stream};
+use trio_core::{open_nursery, HalfCloseableStream, ReceiveStream, Result, SendStream};
 use trio_net::compat::{into_trio_error, Compat};
 use trio_net::SocketStream;
 use trio_testing::{memory_stream_pair, wait_all_tasks_blocked};
@@ -19,18 +22,6 @@ const BIG: u32 = 2_000_000;
 
 fn payload() -> Vec<u8> {
     (0..BIG).map(|i| (i % 251) as u8).collect()
-}
-
-/// Echoes everything back with plain trio calls, then closes on end of stream.
-async fn echo<S: Stream>(peer: S) -> Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = peer.receive_some(&mut buf).await?;
-        if n == 0 {
-            return peer.aclose().await;
-        }
-        peer.send_all(&buf[..n]).await?;
-    }
 }
 
 /// Writes [`payload`] and reads its echo with `futures_util::future::join`: one task

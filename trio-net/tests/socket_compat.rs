@@ -3,17 +3,20 @@
 //! reader drains), end of stream, reading and writing polled at once from one task,
 //! closing, and cancellation (stopping polling) losing no bytes.
 
+mod common;
+
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
+use common::echo;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use trio_core::{
     checkpoint, current_time, move_on_after, open_nursery, sleep, Instant, ReceiveStream, Result,
-    SendStream, Stream,
+    SendStream,
 };
 use trio_net::compat::into_trio_error;
 use trio_net::socket_compat::SocketCompat;
@@ -26,18 +29,6 @@ const BIG: u32 = 4_000_000;
 
 fn payload() -> Vec<u8> {
     (0..BIG).map(|i| (i % 251) as u8).collect()
-}
-
-/// Echoes everything back with plain trio calls, then closes on end of stream.
-async fn echo<S: Stream>(peer: S) -> Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = peer.receive_some(&mut buf).await?;
-        if n == 0 {
-            return peer.aclose().await;
-        }
-        peer.send_all(&buf[..n]).await?;
-    }
 }
 
 fn secs(s: f64) -> Duration {
