@@ -140,11 +140,13 @@ impl StatusCell {
     }
 
     /// The current node.
+    #[inline]
     pub(crate) fn get(&self) -> Rc<ScopeNode> {
         self.with(Rc::clone)
     }
 
     /// Makes `node` current; returns the previous one.
+    #[inline]
     pub(crate) fn replace(&self, node: Rc<ScopeNode>) -> Rc<ScopeNode> {
         self.0
             .replace(Some(node))
