@@ -142,6 +142,12 @@ struct Load {
 /// Drives `server` for `duration`; returns completed requests per second and per CPU
 /// second of the server thread.
 fn measure(server: &Server, load: &Load, duration: Duration) -> (f64, f64) {
+    let (rps, eff, _) = measure_counted(server, load, duration);
+    (rps, eff)
+}
+
+/// [`measure`], also returning how many requests completed (to divide a profile by).
+fn measure_counted(server: &Server, load: &Load, duration: Duration) -> (f64, f64, u64) {
     let addr = server.addr;
     let cpu_before = cpu_seconds(server);
     let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(load.pipeline);
@@ -193,9 +199,14 @@ fn measure(server: &Server, load: &Load, duration: Duration) -> (f64, f64) {
     for h in handles {
         h.join().expect("load thread");
     }
-    let requests = done.load(Ordering::Relaxed) as f64;
+    let count = done.load(Ordering::Relaxed);
+    let requests = count as f64;
     let cpu = (cpu_seconds(server) - cpu_before).max(0.01);
-    (requests / started.elapsed().as_secs_f64(), requests / cpu)
+    (
+        requests / started.elapsed().as_secs_f64(),
+        requests / cpu,
+        count,
+    )
 }
 
 /// The length of one response (all are identical), once its head and body arrived.
@@ -260,8 +271,8 @@ fn main() {
         } else {
             start_tokio_server()
         };
-        let (rps, eff) = measure(&server, &load, Duration::from_secs_f64(seconds));
-        println!("{side}: {rps:.0} req/s, {eff:.0} req/cpu-s");
+        let (rps, eff, n) = measure_counted(&server, &load, Duration::from_secs_f64(seconds));
+        println!("{side}: {rps:.0} req/s, {eff:.0} req/cpu-s, {n} requests");
         return;
     }
     let trio = start_trio_server();

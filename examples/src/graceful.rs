@@ -12,6 +12,11 @@
 //!   is cancelled, it fires a [`Shutdown`] signal and gives the shield a deadline `grace`
 //!   from now. The body can then say goodbye (hyper's `graceful_shutdown`, a websocket
 //!   close frame) and still finishes within the caller's time budget plus `grace`.
+//! * [`with_grace_and_cut`] is `with_grace` plus a second signal, the *cut*, fired when
+//!   the grace period is over: poll-based code inside the body stops on it, where
+//!   `with_grace` around `cancellable` would need a second nursery and watcher task.
+//!   hyper's connection loop (`serve_http1`) uses it: one watcher per connection and one
+//!   nursery level for every poll of the connection's task.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -158,6 +163,59 @@ where
             });
             let r = shield.run(body(shutdown)).await;
             stop_watch.cancel();
+            r
+        }
+    })
+    .await?;
+    Ok(r.flatten())
+}
+
+/// [`with_grace`], handing `body` a second signal, the *cut*, besides the graceful
+/// [`Shutdown`]: it fires when the grace period is over (the moment the shield's
+/// deadline cancels `body`'s trio operations), so poll-based code in `body`, which that
+/// deadline cannot interrupt, stops there too (by returning `Err(Cancelled)`).
+///
+/// The same as `with_grace(grace, |shutdown| cancellable(..))` for a body that only
+/// polls, with one watcher task instead of two and one nursery level instead of two on
+/// every poll. Returns as [`with_grace`].
+pub async fn with_grace_and_cut<F, Fut, T>(grace: Duration, body: F) -> Result<Option<T>>
+where
+    F: FnOnce(Shutdown, Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let shutdown = Shutdown::new();
+    let cut = Shutdown::new();
+    let shield = CancelScope::new().with_shield(true);
+    let shield_handle = shield.handle();
+    let watch = CancelScope::new();
+    let stop_watch = watch.handle();
+    // The watcher's wait for the end of the grace period: shielded, since the caller's
+    // scope is cancelled by then.
+    let grace_wait = CancelScope::new().with_shield(true);
+    let (grace_deadline, stop_grace) = (grace_wait.handle(), grace_wait.handle());
+    let r = open_nursery(|nursery| {
+        let (shutdown, cut) = (shutdown.clone(), cut.clone());
+        async move {
+            let (signal, cut_signal) = (shutdown.clone(), cut.clone());
+            nursery.start_soon(async move {
+                let r = watch.run(async { sleep_forever().await.map(|_| ()) }).await;
+                if r.is_err() {
+                    // The caller was cancelled: start the graceful part, on a budget.
+                    let deadline = current_time() + grace;
+                    shield_handle.set_deadline(Some(deadline));
+                    signal.trigger();
+                    // Ends at the deadline, or early when the body is done.
+                    grace_deadline.set_deadline(Some(deadline));
+                    let _ = grace_wait
+                        .run(async { sleep_forever().await.map(|_| ()) })
+                        .await;
+                    cut_signal.trigger();
+                }
+                r.map(|_| ())
+            });
+            let r = shield.run(body(shutdown, cut)).await;
+            stop_watch.cancel();
+            stop_grace.cancel();
             r
         }
     })

@@ -32,7 +32,7 @@ use trio_net::compat::Compat;
 use trio_net::socket_compat::SocketCompat;
 use trio_net::SocketStream;
 
-use crate::graceful::{cancellable, with_grace};
+use crate::graceful::{with_grace_and_cut, Shutdown};
 pub use crate::hyper_timer::{timer_driver_running, TrioSleep, TrioTimer};
 
 /// hyper's `rt::Read`/`rt::Write` (and `futures-io`, by delegation) over a trio stream.
@@ -65,19 +65,28 @@ impl<S: Stream + 'static> TrioIo<S> {
     /// Wraps `stream`: a [`SocketStream`] directly (nothing is spawned); any other
     /// stream with its two pump tasks spawned into `nursery` ([`Compat::new`]).
     pub fn new(stream: S, nursery: &Nursery) -> Self {
+        match Self::direct(stream) {
+            Ok(io) => io,
+            Err(stream) => TrioIo {
+                inner: Inner::Pumped(Compat::new(stream, nursery)),
+            },
+        }
+    }
+
+    /// Wraps `stream` if it is a plain socket (polled directly, needing no nursery);
+    /// gives any other stream back.
+    fn direct(stream: S) -> std::result::Result<Self, S> {
         // No specialization in Rust: ask at run time whether `S` is a plain socket.
         let mut slot = Some(stream);
-        let inner = match (&mut slot as &mut dyn Any).downcast_mut::<Option<SocketStream>>() {
-            Some(sock) => Inner::Direct(
-                SocketCompat::new(sock.take().expect("the slot was just filled")),
-                Vec::new(),
-            ),
-            None => Inner::Pumped(Compat::new(
-                slot.take().expect("the slot was just filled"),
-                nursery,
-            )),
-        };
-        TrioIo { inner }
+        match (&mut slot as &mut dyn Any).downcast_mut::<Option<SocketStream>>() {
+            Some(sock) => Ok(TrioIo {
+                inner: Inner::Direct(
+                    SocketCompat::new(sock.take().expect("the slot was just filled")),
+                    Vec::new(),
+                ),
+            }),
+            None => Err(slot.take().expect("the slot was just filled")),
+        }
     }
 
     /// The wrapped stream (for addresses, TLS details, ...).
@@ -240,31 +249,20 @@ where
     B: Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    with_grace(grace, |shutdown| async move {
-        let r = open_nursery(|pumps| async move {
-            let io = TrioIo::new(stream, &pumps);
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            // Pipelined requests get their responses in one flush (one pump round trip).
-            builder.timer(TrioTimer).pipeline_flush(true);
-            let mut conn = pin!(builder.serve_connection(io, service));
-            let mut shutdown_seen = false;
-            let mut wait = pin!(shutdown.wait());
-            // `cancellable`: a plain socket is polled directly (no pump tasks for the
-            // grace deadline's cancellation to stop), so the cut after `grace` must
-            // reach hyper's future itself.
-            cancellable(std::future::poll_fn(|cx| {
-                if !shutdown_seen && wait.as_mut().poll(cx).is_ready() {
-                    shutdown_seen = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                conn.as_mut().poll(cx)
-            }))
-            .await?
-            .map_err(hyper_error)
-        })
-        .await;
+    // One nursery level and one watcher task per connection (`with_grace_and_cut`), and
+    // no nursery at all for a plain socket: every poll of the connection's task goes
+    // through each level, and each costs as much as a good part of a request.
+    with_grace_and_cut(grace, |shutdown, cut| async move {
+        let r = match TrioIo::direct(stream) {
+            Ok(io) => serve_io(io, service, &shutdown, &cut).await,
+            Err(stream) => open_nursery(|pumps| async move {
+                serve_io(TrioIo::new(stream, &pumps), service, &shutdown, &cut).await
+            })
+            .await
+            .map(|_| ()),
+        };
         match r {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             // A connection reset or a client that vanished is the client's business, not
             // a server failure; cancellation keeps propagating.
             Err(e) if e.is_cancelled() => Err(e),
@@ -276,4 +274,48 @@ where
     })
     .await
     .map(|_| ())
+}
+
+/// hyper's HTTP/1.1 connection on `io`: graceful shutdown when `shutdown` fires, and
+/// `Err(Cancelled)` at once when `cut` fires (the connection future is dropped: `io`
+/// is polled directly, so nothing else would stop it).
+async fn serve_io<S, Svc, B>(
+    io: TrioIo<S>,
+    service: Svc,
+    shutdown: &Shutdown,
+    cut: &Shutdown,
+) -> Result<()>
+where
+    S: Stream + 'static,
+    Svc: HttpService<Incoming, ResBody = B>,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Pipelined requests get their responses in one flush (one pump round trip).
+    builder.timer(TrioTimer).pipeline_flush(true);
+    let mut conn = pin!(builder.serve_connection(io, service));
+    let mut shutdown_seen = false;
+    let mut wait = pin!(shutdown.wait());
+    let mut wait_cut = pin!(cut.wait());
+    let done = std::future::poll_fn(|cx| {
+        if !shutdown_seen && wait.as_mut().poll(cx).is_ready() {
+            shutdown_seen = true;
+            conn.as_mut().graceful_shutdown();
+        }
+        if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        // The cut comes only after the shutdown signal (at the end of the grace period).
+        if shutdown_seen && wait_cut.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await;
+    match done {
+        Some(r) => r.map_err(hyper_error),
+        None => Err(Error::cancelled()),
+    }
 }
