@@ -176,12 +176,16 @@ where
 /// deadline cannot interrupt, stops there too (by returning `Err(Cancelled)`).
 ///
 /// The same as `with_grace(grace, |shutdown| cancellable(..))` for a body that only
-/// polls, with one watcher task instead of two and one nursery level instead of two on
-/// every poll. Returns as [`with_grace`].
+/// polls, made for a body that is polled very often (a connection): `body` runs as a
+/// task of its own (so it must be `'static`) whose steps pass through the shield's scope
+/// only, while the calling task parks as the watcher. `with_grace` and `cancellable` run
+/// their bodies in the calling task, inside a nursery each, and every step of the body
+/// pays for entering those. Returns as [`with_grace`].
 pub async fn with_grace_and_cut<F, Fut, T>(grace: Duration, body: F) -> Result<Option<T>>
 where
     F: FnOnce(Shutdown, Shutdown) -> Fut,
-    Fut: Future<Output = Result<T>>,
+    Fut: Future<Output = Result<T>> + 'static,
+    T: 'static,
 {
     let shutdown = Shutdown::new();
     let cut = Shutdown::new();
@@ -193,32 +197,35 @@ where
     // scope is cancelled by then.
     let grace_wait = CancelScope::new().with_shield(true);
     let (grace_deadline, stop_grace) = (grace_wait.handle(), grace_wait.handle());
-    let r = open_nursery(|nursery| {
-        let (shutdown, cut) = (shutdown.clone(), cut.clone());
-        async move {
-            let (signal, cut_signal) = (shutdown.clone(), cut.clone());
-            nursery.start_soon(async move {
-                let r = watch.run(async { sleep_forever().await.map(|_| ()) }).await;
-                if r.is_err() {
-                    // The caller was cancelled: start the graceful part, on a budget.
-                    let deadline = current_time() + grace;
-                    shield_handle.set_deadline(Some(deadline));
-                    signal.trigger();
-                    // Ends at the deadline, or early when the body is done.
-                    grace_deadline.set_deadline(Some(deadline));
-                    let _ = grace_wait
-                        .run(async { sleep_forever().await.map(|_| ()) })
-                        .await;
-                    cut_signal.trigger();
-                }
-                r.map(|_| ())
-            });
-            let r = shield.run(body(shutdown, cut)).await;
+    let out = Rc::new(Cell::new(None));
+    let body = body(shutdown.clone(), cut.clone());
+    let body_out = out.clone();
+    open_nursery(|nursery| async move {
+        nursery.start_soon(async move {
+            let r = shield.run(body).await;
+            // Done: the watcher can stop (it never started the cut, or it is in it).
             stop_watch.cancel();
             stop_grace.cancel();
-            r
+            body_out.set(r?);
+            Ok(())
+        });
+        let r = watch.run(async { sleep_forever().await.map(|_| ()) }).await;
+        if r.is_err() {
+            // The caller was cancelled (or the body failed, and the nursery is cancelling
+            // its children: then what follows is harmless, and the body's error wins).
+            // Start the graceful part, on a budget.
+            let deadline = current_time() + grace;
+            shield_handle.set_deadline(Some(deadline));
+            shutdown.trigger();
+            // Ends at the deadline, or early when the body is done.
+            grace_deadline.set_deadline(Some(deadline));
+            let _ = grace_wait
+                .run(async { sleep_forever().await.map(|_| ()) })
+                .await;
+            cut.trigger();
         }
+        r.map(|_| ())
     })
     .await?;
-    Ok(r.flatten())
+    Ok(out.take())
 }
