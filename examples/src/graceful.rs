@@ -12,6 +12,11 @@
 //!   is cancelled, it fires a [`Shutdown`] signal and gives the shield a deadline `grace`
 //!   from now. The body can then say goodbye (hyper's `graceful_shutdown`, a websocket
 //!   close frame) and still finishes within the caller's time budget plus `grace`.
+//! * [`with_grace_and_cut`] is `with_grace` plus a second signal, the *cut*, fired when
+//!   the grace period is over: poll-based code inside the body stops on it, where
+//!   `with_grace` around `cancellable` would need a second nursery and watcher task.
+//!   hyper's connection loop (`serve_http1`) uses it: one watcher per connection and one
+//!   nursery level for every poll of the connection's task.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -163,4 +168,64 @@ where
     })
     .await?;
     Ok(r.flatten())
+}
+
+/// [`with_grace`], handing `body` a second signal, the *cut*, besides the graceful
+/// [`Shutdown`]: it fires when the grace period is over (the moment the shield's
+/// deadline cancels `body`'s trio operations), so poll-based code in `body`, which that
+/// deadline cannot interrupt, stops there too (by returning `Err(Cancelled)`).
+///
+/// The same as `with_grace(grace, |shutdown| cancellable(..))` for a body that only
+/// polls, made for a body that is polled very often (a connection): `body` runs as a
+/// task of its own (so it must be `'static`) whose steps pass through the shield's scope
+/// only, while the calling task parks as the watcher. `with_grace` and `cancellable` run
+/// their bodies in the calling task, inside a nursery each, and every step of the body
+/// pays for entering those. Returns as [`with_grace`].
+pub async fn with_grace_and_cut<F, Fut, T>(grace: Duration, body: F) -> Result<Option<T>>
+where
+    F: FnOnce(Shutdown, Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    let shutdown = Shutdown::new();
+    let cut = Shutdown::new();
+    let shield = CancelScope::new().with_shield(true);
+    let shield_handle = shield.handle();
+    let watch = CancelScope::new();
+    let stop_watch = watch.handle();
+    // The watcher's wait for the end of the grace period: shielded, since the caller's
+    // scope is cancelled by then.
+    let grace_wait = CancelScope::new().with_shield(true);
+    let (grace_deadline, stop_grace) = (grace_wait.handle(), grace_wait.handle());
+    let out = Rc::new(Cell::new(None));
+    let body = body(shutdown.clone(), cut.clone());
+    let body_out = out.clone();
+    open_nursery(|nursery| async move {
+        nursery.start_soon(async move {
+            let r = shield.run(body).await;
+            // Done: the watcher can stop (it never started the cut, or it is in it).
+            stop_watch.cancel();
+            stop_grace.cancel();
+            body_out.set(r?);
+            Ok(())
+        });
+        let r = watch.run(async { sleep_forever().await.map(|_| ()) }).await;
+        if r.is_err() {
+            // The caller was cancelled (or the body failed, and the nursery is cancelling
+            // its children: then what follows is harmless, and the body's error wins).
+            // Start the graceful part, on a budget.
+            let deadline = current_time() + grace;
+            shield_handle.set_deadline(Some(deadline));
+            shutdown.trigger();
+            // Ends at the deadline, or early when the body is done.
+            grace_deadline.set_deadline(Some(deadline));
+            let _ = grace_wait
+                .run(async { sleep_forever().await.map(|_| ()) })
+                .await;
+            cut.trigger();
+        }
+        r.map(|_| ())
+    })
+    .await?;
+    Ok(out.take())
 }

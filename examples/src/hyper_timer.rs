@@ -7,17 +7,23 @@
 //! spawn and two task steps per request (measured: half the throughput of a pipelined
 //! server). So:
 //!
-//! * a sleep is a deadline; on its first poll it registers an `Arc` with a fired flag and
-//!   a waker slot (`Send + Sync`). hyper drops most of its sleeps unpolled (the request
-//!   head was already buffered), and those cost nothing;
+//! * a sleep is a deadline (hyper's `std` one kept as given, converted on first poll);
+//!   hyper drops most of its sleeps unpolled (the request head was already buffered),
+//!   and those cost one allocation, as with tokio's timer;
 //! * each run has one **timer driver**, a system task started on first use, holding a
 //!   min-heap of sleeps. It parks until the earliest deadline (`move_on_at`) or until a
 //!   sleep with an earlier deadline arrives (a `ParkingLot` unpark), fires what is due and
 //!   parks again. System tasks are cancelled when the run's main task ends;
-//! * dropping a sleep only marks it; the driver skips marked entries, and the heap is
-//!   rebuilt when more than half of it is dead, so memory stays bounded;
+//! * a polled sleep holds a *ticket* for a slot in the driver's table (waker, fired
+//!   flag): plain numbers, so the sleep stays `Send + Sync` with no `Arc` and no lock.
+//!   Slots are used only on the loop thread, through a thread-local handle to the
+//!   driver. Dropping a sleep frees its slot at once; its heap entry goes stale (the
+//!   ticket no longer matches), the driver skips stale entries, and the heap is
+//!   compacted when more than half of it is stale, so memory stays bounded;
 //! * `now()` is the run's clock mapped onto `std::time::Instant` from a per-run anchor,
 //!   so hyper's deadlines (`now() + d`) convert back exactly and mock clocks drive them.
+//!   The anchor is cached in a plain thread-local `Cell` while the driver lives: hyper
+//!   asks for `now()` on every request.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -25,8 +31,6 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -39,24 +43,58 @@ pub struct TrioTimer;
 
 /// A sleep of [`TrioTimer`]: completes when its trio deadline passes.
 pub struct TrioSleep {
-    deadline: Instant,
-    /// Set when first polled (registered with the driver).
-    shared: Option<Arc<SleepShared>>,
+    deadline: Deadline,
+    /// Its slot in the driver's table, once polled.
+    ticket: Option<Ticket>,
 }
 
-struct SleepShared {
-    fired: AtomicBool,
-    dropped: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+/// When a sleep is due: on the run's clock, or as hyper gave it (converted on first
+/// poll, since most sleeps are never polled).
+#[derive(Clone, Copy)]
+enum Deadline {
+    Trio(Instant),
+    Std(std::time::Instant),
+}
+
+impl Deadline {
+    fn on_trio_clock(self) -> Instant {
+        match self {
+            Deadline::Trio(t) => t,
+            Deadline::Std(t) => {
+                let (std0, trio0) = anchor();
+                trio0 + t.saturating_duration_since(std0)
+            }
+        }
+    }
+}
+
+/// A registered sleep: its slot, and the number that says the slot is still its own.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Ticket {
+    /// Unique per run (never 0, which marks a free slot).
+    serial: u64,
+    slot: u32,
+}
+
+/// A registered sleep's state, on the loop thread.
+#[derive(Default)]
+struct Slot {
+    /// The ticket's serial while a sleep owns the slot; 0 when free.
+    serial: u64,
+    waker: Option<Waker>,
+    fired: bool,
 }
 
 /// One run's timers.
 struct Driver {
-    /// Min-heap on (deadline, sequence number).
-    heap: RefCell<BinaryHeap<Reverse<Entry>>>,
-    next_seq: Cell<u64>,
-    /// Entries in `heap` whose sleep was dropped.
-    dead: Cell<usize>,
+    /// Min-heap on (deadline, ticket); entries whose ticket no longer owns its slot are
+    /// stale (their sleep was dropped).
+    heap: RefCell<BinaryHeap<Reverse<(Instant, Ticket)>>>,
+    /// Stale entries in `heap`.
+    stale: Cell<usize>,
+    slots: RefCell<Vec<Slot>>,
+    free_slots: RefCell<Vec<u32>>,
+    next_serial: Cell<u64>,
     /// The deadline the driver task is parked until (`None`: parked with nothing to do).
     parked_until: Cell<Option<Instant>>,
     lot: ParkingLot,
@@ -66,36 +104,118 @@ struct Driver {
     anchor: (std::time::Instant, Instant),
 }
 
-struct Entry {
-    deadline: Instant,
-    seq: u64,
-    shared: Arc<SleepShared>,
-}
+impl Driver {
+    /// Whether `ticket` still owns its slot.
+    fn owns(slots: &[Slot], ticket: Ticket) -> bool {
+        slots
+            .get(ticket.slot as usize)
+            .is_some_and(|s| s.serial == ticket.serial)
+    }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.seq) == (other.deadline, other.seq)
+    /// Registers a sleep due at `deadline`, woken through `waker`.
+    fn register(&self, deadline: Instant, waker: &Waker) -> Ticket {
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial + 1);
+        let mut slots = self.slots.borrow_mut();
+        let slot = match self.free_slots.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                slots.push(Slot::default());
+                u32::try_from(slots.len() - 1).expect("fewer than 2^32 sleeps at once")
+            }
+        };
+        // A free slot holds no waker: nothing is dropped while `slots` is borrowed.
+        slots[slot as usize] = Slot {
+            serial,
+            waker: Some(waker.clone()),
+            fired: false,
+        };
+        drop(slots);
+        let ticket = Ticket { serial, slot };
+        self.heap.borrow_mut().push(Reverse((deadline, ticket)));
+        // Wake the driver only if this sleep is due before the one it waits for (a
+        // deadline already past included: the driver fires it at once).
+        if self.parked_until.get().is_none_or(|t| deadline < t) {
+            self.parked_until.set(Some(deadline));
+            self.lot.unpark_all();
+        }
+        ticket
     }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+
+    /// Frees `ticket`'s slot (its sleep was dropped).
+    fn release(&self, ticket: Ticket) {
+        let mut slots = self.slots.borrow_mut();
+        if !Self::owns(&slots, ticket) {
+            return; // the driver was retired
+        }
+        let slot = std::mem::take(&mut slots[ticket.slot as usize]);
+        self.free_slots.borrow_mut().push(ticket.slot);
+        if !slot.fired {
+            // Its heap entry stays, stale. Compact when most of the heap is stale, so
+            // memory stays bounded (each compaction is paid for by as many drops).
+            let stale = self.stale.get() + 1;
+            self.stale.set(stale);
+            let mut heap = self.heap.borrow_mut();
+            if heap.len() >= 64 && stale * 2 > heap.len() {
+                heap.retain(|Reverse((_, t))| Self::owns(&slots, *t));
+                self.stale.set(0);
+            }
+        }
+        drop(slots);
+        drop(slot); // its waker, if any, once nothing is borrowed
     }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+
+    /// `ticket`'s sleep is polled: `true` if it fired; otherwise `waker` is the one to
+    /// wake.
+    fn poll_ticket(&self, ticket: Ticket, waker: &Waker) -> bool {
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots
+            .get_mut(ticket.slot as usize)
+            .filter(|s| s.serial == ticket.serial)
+        else {
+            return false; // the driver was retired: the run is ending
+        };
+        if slot.fired {
+            return true;
+        }
+        let old = match &slot.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => slot.waker.replace(waker.clone()),
+        };
+        drop(slots);
+        drop(old);
+        false
     }
 }
 
 static DRIVER: RunVar<Rc<Driver>> = RunVar::new("hyper_timer::DRIVER");
 
 thread_local! {
-    /// The current run's driver, cached: hyper asks for the time and makes a sleep on
-    /// every request, and a `RunVar` lookup each time showed in the benchmark. Valid while
-    /// the driver task lives (a later run on this thread starts a new one).
+    /// The current run's driver, cached: a `RunVar` lookup per sleep showed in the
+    /// benchmark. Valid while the driver task lives (a later run on this thread starts a
+    /// new one).
     static CACHED: RefCell<Option<Rc<Driver>>> = const { RefCell::new(None) };
+    /// The cached driver's anchor, in a plain `Cell` (no borrow flag, no reference count,
+    /// no destructor to register): `now()` runs on every request. Set and cleared with
+    /// `CACHED`.
+    static ANCHOR: Cell<Option<(std::time::Instant, Instant)>> = const { Cell::new(None) };
+}
+
+/// The current run's anchor: `std::time::Instant` and trio time at one moment.
+fn anchor() -> (std::time::Instant, Instant) {
+    match ANCHOR.with(Cell::get) {
+        Some(a) => a,
+        None => driver().anchor,
+    }
+}
+
+/// Runs `f` with the cached driver of this thread's run, if it is alive (never starts
+/// one: for drops).
+fn with_cached<R>(f: impl FnOnce(&Driver) -> R) -> Option<R> {
+    CACHED
+        .try_with(|c| c.borrow().as_deref().filter(|d| d.alive.get()).map(f))
+        .ok()
+        .flatten()
 }
 
 /// The current run's driver, started on first use.
@@ -107,8 +227,10 @@ fn driver() -> Rc<Driver> {
     let d = DRIVER.get_or_init(|| {
         let d = Rc::new(Driver {
             heap: RefCell::new(BinaryHeap::new()),
-            next_seq: Cell::new(0),
-            dead: Cell::new(0),
+            stale: Cell::new(0),
+            slots: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            next_serial: Cell::new(1),
             parked_until: Cell::new(None),
             lot: ParkingLot::new(),
             alive: Cell::new(true),
@@ -117,7 +239,10 @@ fn driver() -> Rc<Driver> {
         spawn_system_task(drive(d.clone()));
         d
     });
-    CACHED.with(|c| *c.borrow_mut() = Some(d.clone()));
+    if d.alive.get() {
+        CACHED.with(|c| *c.borrow_mut() = Some(d.clone()));
+        ANCHOR.with(|a| a.set(Some(d.anchor)));
+    }
     d
 }
 
@@ -127,50 +252,61 @@ pub fn timer_driver_running() -> bool {
     in_trio_run() && DRIVER.get().is_some_and(|d| d.alive.get())
 }
 
-async fn drive(d: Rc<Driver>) -> Result<()> {
-    let r = drive_until_cancelled(&d).await;
-    // The run is ending: let go of everything that points into it (the sleeps' wakers
-    // hold the run's scheduler, and with it the poller's file descriptors).
-    d.alive.set(false);
-    d.heap.borrow_mut().clear();
-    CACHED.with(|c| c.borrow_mut().take());
-    r
+fn drive(d: Rc<Driver>) -> impl Future<Output = Result<()>> {
+    // Owned by the future from the start: dropped when the task ends, or with the future
+    // if the run is torn down early (even before the task's first step).
+    let retire = Retire(d);
+    async move { drive_until_cancelled(&retire.0).await }
+}
+
+/// Retires a driver whose task is over.
+struct Retire(Rc<Driver>);
+
+impl Drop for Retire {
+    fn drop(&mut self) {
+        // The run is ending: let go of everything that points into it (the sleeps' wakers
+        // hold the run's scheduler, and with it the poller's file descriptors), and stop
+        // the thread's caches from answering for it.
+        let d = &self.0;
+        d.alive.set(false);
+        d.heap.borrow_mut().clear();
+        let slots = std::mem::take(&mut *d.slots.borrow_mut());
+        d.free_slots.borrow_mut().clear();
+        drop(slots); // the wakers, once nothing is borrowed
+        let _ = CACHED.try_with(|c| c.borrow_mut().take());
+        let _ = ANCHOR.try_with(|a| a.set(None));
+    }
 }
 
 async fn drive_until_cancelled(d: &Driver) -> Result<()> {
     loop {
         let now = current_time();
+        let mut due = Vec::new();
         let next = {
             let mut heap = d.heap.borrow_mut();
+            let mut slots = d.slots.borrow_mut();
             loop {
-                let (dropped, deadline) = match heap.peek() {
-                    Some(Reverse(top)) => {
-                        (top.shared.dropped.load(Ordering::Relaxed), top.deadline)
-                    }
-                    None => break None,
-                };
-                if !dropped && deadline > now {
-                    break Some(deadline);
-                }
-                let Some(Reverse(e)) = heap.pop() else {
+                let Some(&Reverse((deadline, ticket))) = heap.peek() else {
                     break None;
                 };
-                if dropped {
-                    d.dead.set(d.dead.get().saturating_sub(1));
+                let live = Driver::owns(&slots, ticket);
+                if live && deadline > now {
+                    break Some(deadline);
+                }
+                heap.pop();
+                if live {
+                    let slot = &mut slots[ticket.slot as usize];
+                    slot.fired = true;
+                    due.extend(slot.waker.take());
                 } else {
-                    e.shared.fired.store(true, Ordering::Release);
-                    let waker = e
-                        .shared
-                        .waker
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take();
-                    if let Some(w) = waker {
-                        w.wake();
-                    }
+                    d.stale.set(d.stale.get().saturating_sub(1));
                 }
             }
         };
+        // Woken once nothing is borrowed.
+        for w in due {
+            w.wake();
+        }
         d.parked_until.set(next);
         match next {
             Some(t) => {
@@ -182,7 +318,7 @@ async fn drive_until_cancelled(d: &Driver) -> Result<()> {
 }
 
 impl TrioTimer {
-    fn sleep_at(&self, deadline: Instant) -> TrioSleep {
+    fn sleep_at(&self, deadline: Deadline) -> TrioSleep {
         assert!(
             in_trio_run(),
             "TrioTimer used outside a trio run: hyper's timer must be driven by the trio loop \
@@ -190,35 +326,8 @@ impl TrioTimer {
         );
         TrioSleep {
             deadline,
-            shared: None,
+            ticket: None,
         }
-    }
-}
-
-impl TrioSleep {
-    /// Puts the sleep in the driver's heap (on first poll: most sleeps hyper makes are
-    /// dropped unpolled, and then cost nothing).
-    fn register(&mut self, waker: &Waker) -> Arc<SleepShared> {
-        let d = driver();
-        let shared = Arc::new(SleepShared {
-            fired: AtomicBool::new(false),
-            dropped: AtomicBool::new(false),
-            waker: Mutex::new(Some(waker.clone())),
-        });
-        let seq = d.next_seq.get();
-        d.next_seq.set(seq + 1);
-        d.heap.borrow_mut().push(Reverse(Entry {
-            deadline: self.deadline,
-            seq,
-            shared: shared.clone(),
-        }));
-        // Wake the driver only if this sleep is due before the one it waits for.
-        if d.parked_until.get().is_none_or(|t| self.deadline < t) {
-            d.parked_until.set(Some(self.deadline));
-            d.lot.unpark_all();
-        }
-        self.shared = Some(shared.clone());
-        shared
     }
 }
 
@@ -227,25 +336,23 @@ impl Future for TrioSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let shared = match &this.shared {
-            Some(s) => s.clone(),
+        match this.ticket {
+            // First poll: into the driver's heap (a deadline already past is fired by
+            // the driver at once, sparing every other sleep a clock read here).
             None => {
-                if current_time() >= this.deadline {
-                    return Poll::Ready(());
-                }
-                this.register(cx.waker());
-                return Poll::Pending;
+                let deadline = this.deadline.on_trio_clock();
+                this.deadline = Deadline::Trio(deadline);
+                this.ticket = Some(driver().register(deadline, cx.waker()));
+                Poll::Pending
             }
-        };
-        if shared.fired.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        *shared.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
-        // The driver may have fired between the check and storing the waker.
-        if shared.fired.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+            Some(ticket) => {
+                let fired = with_cached(|d| d.poll_ticket(ticket, cx.waker()));
+                if fired == Some(true) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 }
@@ -253,45 +360,33 @@ impl Future for TrioSleep {
 impl hyper::rt::Sleep for TrioSleep {}
 
 impl Drop for TrioSleep {
+    #[inline] // hyper drops one unpolled sleep per request: that path is one test
     fn drop(&mut self) {
-        let Some(shared) = &self.shared else { return }; // never polled: not in the heap
-        shared.dropped.store(true, Ordering::Relaxed);
-        if shared.fired.load(Ordering::Acquire) || !in_trio_run() {
-            return; // already out of the heap, or not on the loop thread
-        }
-        // Only the cached driver: never start one while dropping.
-        let Some(d) = CACHED.with(|c| c.borrow().as_ref().filter(|d| d.alive.get()).cloned())
-        else {
-            return;
-        };
-        let dead = d.dead.get() + 1;
-        d.dead.set(dead);
-        // Rebuild when most of the heap is dead, so memory stays bounded.
-        let len = d.heap.borrow().len();
-        if len >= 64 && dead * 2 > len {
-            let mut heap = d.heap.borrow_mut();
-            let live: Vec<_> = std::mem::take(&mut *heap)
-                .into_iter()
-                .filter(|Reverse(e)| !e.shared.dropped.load(Ordering::Relaxed))
-                .collect();
-            *heap = BinaryHeap::from(live);
-            d.dead.set(0);
+        // Never polled: not in the heap. Otherwise free the slot.
+        if let Some(ticket) = self.ticket {
+            release(ticket);
         }
     }
 }
 
+/// Frees a dropped sleep's slot, if on the loop thread with the driver still alive (a
+/// retired driver freed everything already).
+#[inline(never)]
+fn release(ticket: Ticket) {
+    with_cached(|d| d.release(ticket));
+}
+
 impl hyper::rt::Timer for TrioTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(self.sleep_at(current_time() + duration))
+        Box::pin(self.sleep_at(Deadline::Trio(current_time() + duration)))
     }
 
     fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        let (std0, trio0) = driver().anchor;
-        Box::pin(self.sleep_at(trio0 + deadline.saturating_duration_since(std0)))
+        Box::pin(self.sleep_at(Deadline::Std(deadline)))
     }
 
     fn now(&self) -> std::time::Instant {
-        let (std0, trio0) = driver().anchor;
+        let (std0, trio0) = anchor();
         std0 + current_time().saturating_duration_since(trio0)
     }
 }

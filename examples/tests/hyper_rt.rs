@@ -145,6 +145,53 @@ fn a_request_overrunning_the_grace_period_is_cut_off_at_its_deadline() {
     .unwrap();
 }
 
+/// A service that never answers and never parks in a trio operation: only the cut at
+/// the end of the grace period can stop its connection.
+async fn never_answers(
+    _req: Request<Incoming>,
+) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+    std::future::pending().await
+}
+
+#[test]
+fn on_a_plain_socket_a_request_overrunning_the_grace_period_is_cut_off_at_its_deadline() {
+    // A `SocketStream` is polled directly (no pump tasks that the grace deadline could
+    // cancel): the cut must reach hyper's connection future itself.
+    run_autojump(|| async {
+        let (client, server) = trio_net::SocketStream::unix_pair()?;
+        open_nursery(|nursery| async move {
+            let scope = CancelScope::new();
+            let stop = scope.handle();
+            nursery.start_soon(async move {
+                scope
+                    .run(serve_http1(
+                        server,
+                        hyper::service::service_fn(never_answers),
+                        Duration::from_secs(2),
+                    ))
+                    .await
+                    .map(|_| ())
+            });
+            client
+                .send_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await?;
+            trio_core::sleep(Duration::from_secs(5)).await?;
+            let at = current_time();
+            stop.cancel();
+            assert_eq!(
+                read_to_end(&client).await,
+                b"",
+                "no response for a cut-off request"
+            );
+            assert_eq!(current_time() - at, Duration::from_secs(2));
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    })
+    .unwrap();
+}
+
 #[test]
 fn trio_io_moves_bytes_both_ways_and_closes_gracefully_on_drop() {
     run_autojump(|| async {
@@ -289,6 +336,33 @@ fn trio_timer_fires_in_deadline_order_and_forgets_dropped_sleeps() {
         let before = timer.now();
         trio_core::sleep(Duration::from_secs(5)).await?;
         assert_eq!(timer.now() - before, Duration::from_secs(5));
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn trio_timer_fires_a_past_deadline_at_once_and_never_fires_a_reused_slot_early() {
+    use hyper::rt::Timer;
+    use trio_examples::hyper_rt::TrioTimer;
+    run_autojump(|| async {
+        let timer = TrioTimer;
+        let start = current_time();
+        // Due already: completes without the clock moving.
+        timer.sleep(Duration::ZERO).await;
+        timer.sleep_until(timer.now()).await;
+        assert_eq!(current_time(), start);
+        // A sleep registered (polled) and dropped leaves a stale entry due in 1 s; the
+        // next sleep takes over its slot and must still wait its own 4 s.
+        let mut early = timer.sleep(Duration::from_secs(1));
+        poll_fn(|cx| {
+            assert!(early.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        drop(early);
+        timer.sleep(Duration::from_secs(4)).await;
+        assert_eq!(current_time() - start, Duration::from_secs(4));
         Ok(())
     })
     .unwrap();
