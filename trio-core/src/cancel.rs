@@ -38,6 +38,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use crate::base_tasks::BaseTasks;
 use crate::clock::Instant;
 use crate::context;
 use crate::deadline::{Key, Target};
@@ -95,7 +96,7 @@ pub(crate) struct ScopeNode {
     /// The task that entered this scope (none for a hidden start scope or the root).
     entered_by: RefCell<Option<Rc<TaskData>>>,
     /// Tasks whose base is this node; each knows its index (`TaskData::base_index`).
-    base_tasks: RefCell<Vec<Rc<TaskData>>>,
+    base_tasks: RefCell<BaseTasks>,
     /// This node's registration in the run's deadline queue, while it has one.
     deadline_key: Cell<Option<Key>>,
     /// # Invariant
@@ -118,7 +119,7 @@ impl ScopeNode {
             children: RefCell::new(Vec::new()),
             effectively_cancelled: Cell::new(false),
             entered_by: RefCell::new(None),
-            base_tasks: RefCell::new(Vec::new()),
+            base_tasks: RefCell::new(BaseTasks::default()),
             deadline_key: Cell::new(None),
             published: Cell::new(false),
         })
@@ -352,25 +353,16 @@ impl ScopeNode {
     }
 
     pub(crate) fn attach_base_task(&self, task: &Rc<TaskData>) {
-        let mut tasks = self.base_tasks.borrow_mut();
-        task.base_index.set(tasks.len());
-        tasks.push(task.clone());
+        self.base_tasks.borrow_mut().attach(task);
     }
 
     pub(crate) fn detach_base_task(&self, task: &TaskData) {
-        let mut tasks = self.base_tasks.borrow_mut();
-        let i = task.base_index.get();
-        if i < tasks.len() && std::ptr::eq(&*tasks[i], task) {
-            tasks.swap_remove(i);
-            if let Some(moved) = tasks.get(i) {
-                moved.base_index.set(i);
-            }
-        }
+        self.base_tasks.borrow_mut().detach(task);
     }
 
     /// The tasks whose base is this node.
     pub(crate) fn base_tasks(&self) -> Vec<Rc<TaskData>> {
-        self.base_tasks.borrow().clone()
+        self.base_tasks.borrow().to_vec()
     }
 
     /// `cancel()`: idempotent; effective at once for the whole subtree.

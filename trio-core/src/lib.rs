@@ -59,6 +59,7 @@
 #![deny(unsafe_code)] // allowed only in reactor.rs, at the OS boundary
 #![warn(missing_docs)]
 
+mod base_tasks;
 mod cancel;
 mod checkpoint;
 mod clock;
