@@ -183,6 +183,9 @@ impl Hasher for SeqHasher {
     }
 }
 
+/// Spare buffers up to this capacity are kept whatever the number of live entries.
+const SPARE_SLACK: usize = 256;
+
 /// Fewer stale entries than this are never swept (a sweep walks every entry).
 const SWEEP_MIN: usize = 64;
 
@@ -295,7 +298,9 @@ impl Deadlines {
 
     fn give_back(&mut self, buf: Vec<Entry>) {
         debug_assert!(buf.is_empty());
-        if buf.capacity() > 0 {
+        // A buffer grown by a burst that has since drained is freed, so spare capacity
+        // stays proportional to what is pending (a steady state never grows one again).
+        if buf.capacity() > 0 && buf.capacity() <= 2 * self.live + SPARE_SLACK {
             self.spare.push(buf);
         }
     }
@@ -379,6 +384,9 @@ impl Deadlines {
     /// with `run` and `late` empty: its entries go into the run (sorted) or down a level.
     fn advance(&mut self, level: usize, slot: usize, start: u64) {
         debug_assert!(self.run.is_empty() && self.late.is_empty());
+        if self.run.capacity() > 2 * self.live + SPARE_SLACK {
+            self.run = VecDeque::new(); // see `give_back`
+        }
         self.elapsed = start;
         self.wheel_min = None;
         let l = &mut self.levels[level];
@@ -743,6 +751,24 @@ mod tests {
             fired += 1;
         }
         assert_eq!(fired, 10);
+    }
+
+    #[test]
+    fn buffers_grown_by_a_burst_are_freed_once_it_drained() {
+        let mut q = Deadlines::default();
+        for i in 0..20_000u64 {
+            q.insert(Instant::from_nanos((1 << 30) + i), task_free_target());
+        }
+        while q.pop_expired(Instant::MAX).is_some() {}
+        // The run still holds the burst's buffer; the next slot reached takes its place.
+        q.insert(Instant::from_nanos(1 << 40), task_free_target());
+        assert!(q.pop_expired(Instant::MAX).is_some());
+        let spare: usize = q.spare.iter().map(Vec::capacity).sum();
+        assert!(
+            spare <= 4 * SPARE_SLACK,
+            "{spare} entries of spare capacity"
+        );
+        assert!(q.run.capacity() <= SPARE_SLACK, "run {}", q.run.capacity());
     }
 
     #[test]
