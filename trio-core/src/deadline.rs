@@ -183,8 +183,9 @@ impl Hasher for SeqHasher {
     }
 }
 
-/// Spare buffers up to this capacity are kept whatever the number of live entries.
-const SPARE_SLACK: usize = 256;
+/// Spare buffers are kept up to this total capacity (in entries) beyond twice the live
+/// entries.
+const SPARE_SLACK: usize = 8192;
 
 /// Fewer stale entries than this are never swept (a sweep walks every entry).
 const SWEEP_MIN: usize = 64;
@@ -208,6 +209,10 @@ pub(crate) struct Deadlines {
     /// slot being filled takes one, so in a steady state filing allocates nothing (a
     /// buffer left in an empty slot would wait a whole wheel turn to be reused).
     spare: Vec<Vec<Entry>>,
+    /// # Invariant
+    /// The sum of `spare`'s capacities; at most `2 * live + SPARE_SLACK` (restored
+    /// whenever an entry leaves).
+    spare_capacity: usize,
     seq: u64,
     /// # Invariant
     /// The number of entries in the queue whose number is not in `removed`.
@@ -224,6 +229,7 @@ impl Default for Deadlines {
             removed: HashSet::default(),
             wheel_min: None,
             spare: Vec::new(),
+            spare_capacity: 0,
             seq: 0,
             live: 0,
         }
@@ -282,6 +288,7 @@ impl Deadlines {
         if l.occupied & (1 << slot) == 0 {
             l.occupied |= 1 << slot;
             if let Some(buf) = self.spare.pop() {
+                self.spare_capacity -= buf.capacity();
                 l.slots[slot] = buf;
             }
         }
@@ -298,16 +305,30 @@ impl Deadlines {
 
     fn give_back(&mut self, buf: Vec<Entry>) {
         debug_assert!(buf.is_empty());
-        // A buffer grown by a burst that has since drained is freed, so spare capacity
-        // stays proportional to what is pending (a steady state never grows one again).
-        if buf.capacity() > 0 && buf.capacity() <= 2 * self.live + SPARE_SLACK {
+        // Buffers grown by a burst that has since drained are freed, so spare capacity
+        // stays proportional to what is pending (a steady state grows none again).
+        let cap = buf.capacity();
+        if cap > 0 && self.spare_capacity + cap <= 2 * self.live + SPARE_SLACK {
+            self.spare_capacity += cap;
             self.spare.push(buf);
+        }
+    }
+
+    /// Frees spare buffers until their capacity is back within its bound.
+    #[cold]
+    fn trim_spare(&mut self) {
+        while self.spare_capacity > 2 * self.live + SPARE_SLACK {
+            let Some(buf) = self.spare.pop() else { break };
+            self.spare_capacity -= buf.capacity();
         }
     }
 
     /// Cancels a registration that has not fired (see the module doc).
     pub(crate) fn remove(&mut self, key: Key) {
         self.live -= 1;
+        if self.spare_capacity > 2 * self.live + SPARE_SLACK {
+            self.trim_spare();
+        }
         if self.wheel_min == Some(key.deadline) {
             self.wheel_min = None;
         }
@@ -457,6 +478,9 @@ impl Deadlines {
                         continue;
                     }
                     self.live -= 1;
+                    if self.spare_capacity > 2 * self.live + SPARE_SLACK {
+                        self.trim_spare();
+                    }
                     return Some(e.target);
                 }
                 None => {
@@ -756,8 +780,13 @@ mod tests {
     #[test]
     fn buffers_grown_by_a_burst_are_freed_once_it_drained() {
         let mut q = Deadlines::default();
+        // Two bursts, one filed a level up: its slot's big buffer is given back (while
+        // many entries are live) when it is refiled.
         for i in 0..20_000u64 {
-            q.insert(Instant::from_nanos((1 << 30) + i), task_free_target());
+            q.insert(Instant::from_nanos((1 << 30) + i * 8), task_free_target());
+        }
+        for i in 0..20_000u64 {
+            q.insert(Instant::from_nanos((1 << 35) + i * 8), task_free_target());
         }
         while q.pop_expired(Instant::MAX).is_some() {}
         // The run still holds the burst's buffer; the next slot reached takes its place.
@@ -769,6 +798,23 @@ mod tests {
             "{spare} entries of spare capacity"
         );
         assert!(q.run.capacity() <= SPARE_SLACK, "run {}", q.run.capacity());
+    }
+
+    #[test]
+    fn spare_buffers_are_freed_as_entries_leave() {
+        let mut q = Deadlines::default();
+        let keys: Vec<Key> = (0..20_000u64)
+            .map(|i| q.insert(Instant::from_nanos((1 << 35) + i * 8), task_free_target()))
+            .collect();
+        // Reaching the burst's slot (a few levels up) refiles it into the run and hands
+        // the slot's big buffer to `spare` while 20 000 entries are live.
+        assert!(q.pop_expired(Instant::from_nanos(1 << 35)).is_some());
+        assert!(q.spare_capacity >= 20_000, "{}", q.spare_capacity);
+        for k in &keys[1..] {
+            q.remove(*k);
+        }
+        assert_eq!(q.live(), 0);
+        assert!(q.spare_capacity <= SPARE_SLACK, "{}", q.spare_capacity);
     }
 
     #[test]
