@@ -45,6 +45,14 @@
 //! `remove` must be given only keys that have not fired: whoever registered knows (a
 //! scope's key is cleared by [`ScopeNode::deadline_expired`], a sleep learns from the
 //! value its park returns).
+//!
+//! # Memory
+//!
+//! Entries: the live ones plus at most as many stale ones (or [`SWEEP_MIN`]). Buffers:
+//! an emptied slot's `Vec` goes to a spare list that slots being filled draw from, so a
+//! steady state allocates nothing; spare capacity is kept within twice the live entries
+//! plus [`SPARE_SLACK`], trimmed as entries leave, so a drained burst gives its memory
+//! back.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
