@@ -131,11 +131,11 @@ async fn park_until(deadline: Instant) -> Result<()> {
                 .borrow_mut()
                 .insert(deadline, Target::wake(&task))
         }),
+        task,
         aborted: Cell::new(false),
     };
     let woke = SleepWait {
         reg: &reg,
-        task: &task,
         wait: wait_task_rescheduled(|| {
             reg.aborted.set(true);
             remove_entry(reg.key);
@@ -147,7 +147,7 @@ async fn park_until(deadline: Instant) -> Result<()> {
         // Woken by the deadline. As in the scope version: an enclosing cancellation that
         // came before the task resumed is not absorbed.
         Err(e) if is_fired(&e) => {
-            if task.is_cancelled() {
+            if reg.task.is_cancelled() {
                 Err(Error::cancelled())
             } else {
                 Ok(())
@@ -192,9 +192,10 @@ fn remove_entry(key: Key) {
     context::try_with_run(|run| run.deadlines.borrow_mut().remove(key));
 }
 
-/// A sleep's entry in the deadline queue.
+/// A sleep's entry in the deadline queue, and the sleeping task.
 struct Registered {
     key: Key,
+    task: Rc<TaskData>,
     /// The park's abort ran (and removed the entry).
     aborted: Cell<bool>,
 }
@@ -204,7 +205,6 @@ struct Registered {
 /// sleep's entry fired.
 struct SleepWait<'a, A: FnOnce() -> Abort> {
     reg: &'a Registered,
-    task: &'a Rc<TaskData>,
     wait: WaitTaskRescheduled<A>,
 }
 
@@ -222,10 +222,11 @@ impl<A: FnOnce() -> Abort> Drop for SleepWait<'_, A> {
         // wait completed (`park_until` handles the entry) or its abort ran. Rescheduled
         // (dropped before resuming): by the deadline, or by someone else (the entry is
         // still queued).
-        if self.task.park_state.get() == ParkState::Rescheduled {
-            let value = self.task.park_value.take();
+        let task = &self.reg.task;
+        if task.park_state.get() == ParkState::Rescheduled {
+            let value = task.park_value.take();
             let fired = matches!(&value, Some(Err(e)) if is_fired(e));
-            self.task.park_value.set(value);
+            task.park_value.set(value);
             if !fired {
                 remove_entry(self.reg.key);
             }
