@@ -195,6 +195,9 @@ impl Hasher for SeqHasher {
 /// entries.
 const SPARE_SLACK: usize = 8192;
 
+/// How many run entries [`Deadlines::touch_run_front`] reads at a time.
+const TOUCH_BATCH: usize = 8;
+
 /// Fewer stale entries than this are never swept (a sweep walks every entry).
 const SWEEP_MIN: usize = 64;
 
@@ -489,6 +492,9 @@ impl Deadlines {
                     if self.spare_capacity > 2 * self.live + SPARE_SLACK {
                         self.trim_spare();
                     }
+                    if self.run.len() % TOUCH_BATCH == 0 {
+                        self.touch_run_front();
+                    }
                     return Some(e.target);
                 }
                 None => {
@@ -500,6 +506,21 @@ impl Deadlines {
                 }
             }
         }
+    }
+
+    /// Reads the reference counts of the next [`TOUCH_BATCH`] targets of the run: the
+    /// first access to records that went cold while they slept. Independent loads, so
+    /// their cache misses overlap instead of stalling each firing in turn.
+    #[inline(never)]
+    fn touch_run_front(&self) {
+        let mut sum = 0;
+        for e in self.run.iter().take(TOUCH_BATCH) {
+            sum += match &e.target {
+                Target::Scope(w) => w.strong_count(),
+                Target::Wake(w) => w.strong_count(),
+            };
+        }
+        std::hint::black_box(sum);
     }
 
     /// How many registrations are pending.
