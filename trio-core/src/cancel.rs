@@ -56,12 +56,17 @@ thread_local! {
     /// pool's. Filled only while a run is active; emptied when it ends
     /// ([`clear_scope_pool`]), so it never outlives the run.
     static SCOPE_POOL: RefCell<Vec<Rc<ScopeNode>>> = const { RefCell::new(Vec::new()) };
+    /// The most recently retired node, in front of the pool: a scope entered and left
+    /// in a loop takes and returns this one with a `Cell` swap, not a `RefCell<Vec>`.
+    static SPARE_NODE: Cell<Option<Rc<ScopeNode>>> = const { Cell::new(None) };
 }
 
 /// Drops this thread's pooled nodes: the run ended.
 pub(crate) fn clear_scope_pool() {
     let pool = SCOPE_POOL.try_with(|p| std::mem::take(&mut *p.borrow_mut()));
     drop(pool);
+    let spare = SPARE_NODE.try_with(Cell::take);
+    drop(spare);
 }
 
 /// Where a node is in its life.
@@ -86,7 +91,7 @@ pub(crate) struct ScopeNode {
     pub(crate) state: Cell<NodeState>,
     /// # Invariant
     /// `Some` exactly while `state == Entered` (and for the run's root: `None`).
-    parent: RefCell<Option<Rc<ScopeNode>>>,
+    parent: Cell<Option<Rc<ScopeNode>>>,
     /// This node's index in its parent's `children` (while published).
     index_in_parent: Cell<usize>,
     children: RefCell<Vec<Rc<ScopeNode>>>,
@@ -114,7 +119,7 @@ impl ScopeNode {
             relative: Cell::new(None),
             shield: Cell::new(false),
             state: Cell::new(NodeState::Unentered),
-            parent: RefCell::new(None),
+            parent: Cell::new(None),
             index_in_parent: Cell::new(0),
             children: RefCell::new(Vec::new()),
             effectively_cancelled: Cell::new(false),
@@ -135,6 +140,9 @@ impl ScopeNode {
 
     /// A fresh node, from the run's pool when inside a run.
     pub(crate) fn fresh() -> Rc<ScopeNode> {
+        if let Ok(Some(node)) = SPARE_NODE.try_with(Cell::take) {
+            return node;
+        }
         SCOPE_POOL
             .try_with(|p| p.borrow_mut().pop())
             .ok()
@@ -157,29 +165,36 @@ impl ScopeNode {
         debug_assert!(node.deadline_key.get().is_none());
         debug_assert!(node.children.borrow().is_empty());
         debug_assert!(node.base_tasks.borrow().is_empty());
-        if !context::in_run() {
+        // Callers are scope and nursery futures completing inside a task, so a run is
+        // active (and will clear the pool when it ends).
+        debug_assert!(context::in_run());
+        let Ok(Some(older)) = SPARE_NODE.try_with(|s| s.replace(Some(node))) else {
             return;
-        }
+        };
         let _ = SCOPE_POOL.try_with(|p| {
             let mut pool = p.borrow_mut();
             if pool.len() < SCOPE_POOL_MAX {
-                pool.push(node);
+                pool.push(older);
             }
         });
     }
 
     pub(crate) fn parent(&self) -> Option<Rc<ScopeNode>> {
-        self.parent.borrow().clone()
+        self.with_parent(|p| p.cloned())
+    }
+
+    /// Runs `f` with the parent (which `f` must not replace).
+    #[inline]
+    fn with_parent<R>(&self, f: impl FnOnce(Option<&Rc<ScopeNode>>) -> R) -> R {
+        let parent = self.parent.take();
+        let r = f(parent.as_ref());
+        self.parent.set(parent);
+        r
     }
 
     /// True when the parent's cancellation reaches this node (rule 4).
     pub(crate) fn parent_cancellation_is_visible(&self) -> bool {
-        !self.shield.get()
-            && self
-                .parent
-                .borrow()
-                .as_ref()
-                .is_some_and(|p| p.effectively_cancelled.get())
+        !self.shield.get() && self.with_parent(|p| p.is_some_and(|p| p.effectively_cancelled.get()))
     }
 
     /// Whether this scope should absorb a `Cancelled` leaving its body (rule 4).
@@ -215,7 +230,7 @@ impl ScopeNode {
         debug_assert_eq!(self.state.get(), NodeState::Unentered);
         self.state.set(NodeState::Entered);
         let parent_cancelled = parent.effectively_cancelled.get();
-        *self.parent.borrow_mut() = Some(parent);
+        self.parent.set(Some(parent));
         if self.relative.get().is_some() || self.deadline.get().is_some() {
             // As Trio: a deadline that already passed cancels the scope on entry. An
             // absolute deadline provably ahead needs no clock read at all (clock.rs).
@@ -326,7 +341,7 @@ impl ScopeNode {
             self.detach_from_parent();
         }
         debug_assert!(self.deadline_key.get().is_none());
-        self.parent.borrow_mut().take();
+        drop(self.parent.take());
     }
 
     /// Removes this node's entry from the deadline queue, if it has one.
@@ -347,7 +362,7 @@ impl ScopeNode {
         // The subtree may hold the current task's unpublished scopes (enter_lazily).
         ScopeNode::publish_current_chain();
         self.detach_from_parent();
-        *self.parent.borrow_mut() = Some(new_parent.clone());
+        self.parent.set(Some(new_parent.clone()));
         self.attach_to(new_parent);
         self.recalculate();
     }
@@ -405,11 +420,8 @@ impl ScopeNode {
     /// Recomputes `effectively_cancelled` here and below; wakes parked tasks that became
     /// cancelled (rule 1).
     pub(crate) fn recalculate(&self) {
-        let parent_cancelled = self
-            .parent
-            .borrow()
-            .as_ref()
-            .is_some_and(|p| p.effectively_cancelled.get());
+        let parent_cancelled =
+            self.with_parent(|p| p.is_some_and(|p| p.effectively_cancelled.get()));
         let now = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
         if now == self.effectively_cancelled.replace(now) {
             return;

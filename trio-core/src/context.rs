@@ -23,11 +23,21 @@ thread_local! {
 }
 
 /// Runs `f` with the current run. Panics outside a run.
+#[inline]
 pub(crate) fn with_run<R>(f: impl FnOnce(&Rc<RunState>) -> R) -> R {
     RUN.with(|r| match r.borrow().as_ref() {
         Some(run) => f(run),
-        None => panic!("{}", misuse::OUTSIDE_RUN),
+        None => no_run(),
     })
+}
+
+/// The misuse panic of asking for the run outside one. Out of line (as the other
+/// misuse panics here): the accessors are on every hot path, and an inlined panic
+/// would keep them from being inlined.
+#[cold]
+#[inline(never)]
+fn no_run() -> ! {
+    panic!("{}", misuse::OUTSIDE_RUN)
 }
 
 /// Runs `f` with the current run, or returns `None` outside one.
@@ -69,20 +79,30 @@ pub(crate) fn instrumented() -> bool {
 }
 
 /// The task being polled. Panics outside a task.
+#[inline]
 pub(crate) fn current_task() -> Rc<TaskData> {
-    TASK.with(|t| match t.borrow().as_ref() {
-        Some(task) => task.clone(),
-        None if in_run() => panic!("{}", misuse::OUTSIDE_TASK),
-        None => panic!("{}", misuse::OUTSIDE_RUN),
-    })
+    match TASK.with(|t| t.borrow().clone()) {
+        Some(task) => task,
+        None => no_current_task(),
+    }
+}
+
+/// The misuse panic of asking for the current task outside one.
+#[cold]
+#[inline(never)]
+fn no_current_task() -> ! {
+    if in_run() {
+        panic!("{}", misuse::OUTSIDE_TASK)
+    }
+    panic!("{}", misuse::OUTSIDE_RUN)
 }
 
 /// Runs `f` with the task being polled. Panics outside a task.
+#[inline]
 pub(crate) fn with_current_task<R>(f: impl FnOnce(&Rc<TaskData>) -> R) -> R {
     TASK.with(|t| match t.borrow().as_ref() {
         Some(task) => f(task),
-        None if in_run() => panic!("{}", misuse::OUTSIDE_TASK),
-        None => panic!("{}", misuse::OUTSIDE_RUN),
+        None => no_current_task(),
     })
 }
 

@@ -8,17 +8,40 @@
 //! before draining, so no push is ever left unseen.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::context;
 use crate::reactor::Poller;
 use crate::{Error, ErrorKind, Result};
 use concurrent_queue::ConcurrentQueue;
 
-/// A task's `Runnable`. Its metadata is the run's `Shared`, so the schedule function can
-/// be a plain `fn` (zero-sized): `async_task` then skips the waker clone and drop (two
-/// atomic operations) it otherwise wraps around every schedule.
-pub(crate) type TaskRunnable = async_task::Runnable<Arc<Shared>>;
+/// A task's `Runnable`. Its metadata is the id of its run, so the schedule function can
+/// be a plain `fn` (zero-sized: `async_task` then skips the waker clone and drop, two
+/// atomic operations, it otherwise wraps around every schedule). A number rather than
+/// an `Arc<Shared>`: a spawn then costs no atomic reference count either way; the rare
+/// wake-up from another thread finds the shared half through [`find_run`].
+pub(crate) type TaskRunnable = async_task::Runnable<usize>;
+
+/// The shared halves of this process's live runs, by run id: what a wake-up from another
+/// thread needs (see [`TaskRunnable`]). A few entries (one per thread running trio).
+static LIVE_RUNS: Mutex<Vec<(usize, Weak<Shared>)>> = Mutex::new(Vec::new());
+
+fn live_runs() -> std::sync::MutexGuard<'static, Vec<(usize, Weak<Shared>)>> {
+    LIVE_RUNS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The shared half of the live run `id`, if it is still running.
+pub(crate) fn find_run(id: usize) -> Option<Arc<Shared>> {
+    live_runs()
+        .iter()
+        .find(|(run, _)| *run == id)
+        .and_then(|(_, shared)| shared.upgrade())
+}
+
+/// Forgets run `id`: it ended.
+pub(crate) fn forget_run(id: usize) {
+    live_runs().retain(|(run, shared)| *run != id && shared.strong_count() > 0);
+}
 
 /// A callback sent into the loop from another thread.
 pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
@@ -49,6 +72,7 @@ impl Shared {
             notified: AtomicBool::new(false),
             finished: AtomicBool::new(false),
         });
+        live_runs().push((shared.id, Arc::downgrade(&shared)));
         Ok((shared, poller))
     }
 

@@ -203,6 +203,7 @@ impl Drop for Installed {
         self.0.callbacks.close();
         while self.0.callbacks.pop().is_ok() {}
         self.0.release_poller();
+        crate::entry_queue::forget_run(self.0.id);
         context::exit_run();
         crate::cancel::clear_scope_pool();
         crate::clock::install_coarse_bound(None);
@@ -563,14 +564,21 @@ pub async fn wait_all_tasks_blocked(cushion: Duration) -> Result<()> {
 /// The schedule function of every task: a plain `fn` that finds the run in the task's
 /// metadata (see [`TaskRunnable`] for why it must capture nothing).
 pub(crate) fn schedule(runnable: TaskRunnable) {
-    if context::loop_id() == runnable.metadata().id {
+    let id = *runnable.metadata();
+    if context::loop_id() == id {
         context::with_run(|run| run.queue.borrow_mut().push_back(runnable));
-    } else {
+    } else if let Some(shared) = crate::entry_queue::find_run(id) {
         // Woken from another thread (a foreign waker): hand it to the loop.
-        let shared = runnable.metadata().clone();
-        if shared.remote_runnables.push(runnable).is_ok() {
+        if let Err(e) = shared.remote_runnables.push(runnable) {
+            std::mem::forget(e.into_inner());
+        } else {
             shared.wake_loop();
         }
+    } else {
+        // The run is gone (it ended by a panic while this task was parked), so the task
+        // can never run again. Dropping it would drop its future here, possibly on a
+        // foreign thread, where `async_task` forbids dropping a local task's future.
+        std::mem::forget(runnable);
     }
 }
 

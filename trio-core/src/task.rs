@@ -140,11 +140,13 @@ impl StatusCell {
     }
 
     /// The current node.
+    #[inline]
     pub(crate) fn get(&self) -> Rc<ScopeNode> {
         self.with(Rc::clone)
     }
 
     /// Makes `node` current; returns the previous one.
+    #[inline]
     pub(crate) fn replace(&self, node: Rc<ScopeNode>) -> Rc<ScopeNode> {
         self.0
             .replace(Some(node))
@@ -307,19 +309,19 @@ where
         lot_slot: Cell::new(None),
     });
     data.base.attach_base_task(&data);
-    let shared = context::with_run(|run| {
+    let run_id = context::with_run(|run| {
         run.tasks_living.set(run.tasks_living.get() + 1);
         if context::instrumented() {
             run.instruments.task_spawned(&Task(data.clone()));
         }
-        run.shared.clone()
+        run.shared.id
     });
     let wrapper = TaskFuture {
         task: Some(data.clone()),
         fut,
     };
     let (runnable, handle) = async_task::Builder::new()
-        .metadata(shared)
+        .metadata(run_id)
         .spawn_local(move |_| wrapper, crate::run::schedule);
     handle.detach();
     runnable.schedule();
