@@ -38,7 +38,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::base_tasks::BaseTasks;
 use crate::clock::Instant;
 use crate::context;
 use crate::deadline::{Key, Target};
@@ -101,7 +100,7 @@ pub(crate) struct ScopeNode {
     /// The task that entered this scope (none for a hidden start scope or the root).
     entered_by: RefCell<Option<Rc<TaskData>>>,
     /// Tasks whose base is this node; each knows its index (`TaskData::base_index`).
-    base_tasks: RefCell<BaseTasks>,
+    base_tasks: RefCell<Vec<Rc<TaskData>>>,
     /// This node's registration in the run's deadline queue, while it has one.
     deadline_key: Cell<Option<Key>>,
     /// # Invariant
@@ -124,7 +123,7 @@ impl ScopeNode {
             children: RefCell::new(Vec::new()),
             effectively_cancelled: Cell::new(false),
             entered_by: RefCell::new(None),
-            base_tasks: RefCell::new(BaseTasks::default()),
+            base_tasks: RefCell::new(Vec::new()),
             deadline_key: Cell::new(None),
             published: Cell::new(false),
         })
@@ -368,16 +367,25 @@ impl ScopeNode {
     }
 
     pub(crate) fn attach_base_task(&self, task: &Rc<TaskData>) {
-        self.base_tasks.borrow_mut().attach(task);
+        let mut tasks = self.base_tasks.borrow_mut();
+        task.base_index.set(tasks.len());
+        tasks.push(task.clone());
     }
 
     pub(crate) fn detach_base_task(&self, task: &TaskData) {
-        self.base_tasks.borrow_mut().detach(task);
+        let mut tasks = self.base_tasks.borrow_mut();
+        let i = task.base_index.get();
+        if i < tasks.len() && std::ptr::eq(&*tasks[i], task) {
+            tasks.swap_remove(i);
+            if let Some(moved) = tasks.get(i) {
+                moved.base_index.set(i);
+            }
+        }
     }
 
     /// The tasks whose base is this node.
     pub(crate) fn base_tasks(&self) -> Vec<Rc<TaskData>> {
-        self.base_tasks.borrow().to_vec()
+        self.base_tasks.borrow().clone()
     }
 
     /// `cancel()`: idempotent; effective at once for the whole subtree.

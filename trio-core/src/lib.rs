@@ -59,7 +59,6 @@
 #![deny(unsafe_code)] // allowed only in reactor.rs, at the OS boundary
 #![warn(missing_docs)]
 
-mod base_tasks;
 mod cancel;
 mod checkpoint;
 mod clock;
