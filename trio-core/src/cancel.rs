@@ -300,10 +300,7 @@ impl ScopeNode {
     fn register_deadline(self: &Rc<Self>) {
         let Some(d) = self.deadline.get() else { return };
         context::try_with_run(|run| {
-            let key = run
-                .deadlines
-                .borrow_mut()
-                .insert(d, Target::Scope(self.clone()));
+            let key = run.deadlines.borrow_mut().insert(d, Target::scope(self));
             self.deadline_key.set(Some(key));
         });
     }
@@ -349,11 +346,7 @@ impl ScopeNode {
     /// Removes this node's entry from the deadline queue, if it has one.
     fn unregister_deadline(&self) {
         if let Some(key) = self.deadline_key.take() {
-            context::try_with_run(|run| {
-                // Dropped after the queue's borrow ends (the statement above it).
-                let target = run.deadlines.borrow_mut().remove(key);
-                drop(target);
-            });
+            context::try_with_run(|run| run.deadlines.borrow_mut().remove(key));
         }
     }
 

@@ -3,25 +3,61 @@
 //! task parked in `sleep`/`sleep_until` (a sleep has no scope of its own: see
 //! `timeout.rs`).
 //!
-//! # Layout
+//! # Layout: a hierarchical timing wheel with exact deadlines
 //!
-//! Registrations live in a slab of [`Slot`]s (reused through a free list); a registration
-//! is named by a [`Key`], its slot index plus the sequence number it got when made. The
-//! order lives in a 4-ary min-heap of small `Copy` entries (deadline in nanoseconds,
-//! sequence, slot): no reference counting, no weak-pointer upgrade, and a shallower,
-//! more cache-friendly heap than a binary one at 10⁵ entries.
+//! Deadlines are whole nanoseconds. The wheel has [`LEVELS`] levels of 64 slots; a slot
+//! of level 0 spans 2^[`SLOT0_BITS`] ns (262 µs), one of level `k` 64^k times that. The
+//! wheel's position, `elapsed`, is the start of a level-0 slot (never later than the last
+//! `now` it expired at). An entry is filed, like in tokio's wheel, by the highest 6-bit
+//! group (above the level-0 bits) in which its deadline differs from `elapsed`: that group
+//! is its level and the deadline's bits there its slot. So every entry of a lower level
+//! is earlier than every entry of a higher one, within a level the slot index is the
+//! time order, and "the earliest slot" is the lowest set bit of the lowest non-empty
+//! level's occupancy mask. Filing is an append to a `Vec`: no comparison, no sifting.
 //!
-//! Removing a registration (a scope left, a deadline moved, a sleep cancelled) frees its
-//! slot at once. Its heap entry is dropped at once too when it is the heap's last element,
-//! which it is whenever nothing pushed after it moved it, so a scope entered and left with
-//! a far-future deadline and no timer registered in between costs O(1) both ways. Other
-//! removed entries become *stale* (their slot's sequence no longer matches): skipped when
-//! they surface, and swept out in bulk once they outnumber the live ones, so a server that
-//! leaves many far-future deadlines behind does not grow the heap without bound.
+//! Slots hold entries unsorted; an entry carries its deadline, its registration number
+//! and its target, so expiring never looks anything up elsewhere. When the clock reaches
+//! the earliest slot, the wheel moves `elapsed` to its start: a level-0 slot's entries
+//! are sorted (deadline, then registration) into the *run*; a higher slot's entries are
+//! refiled one level (or more) down, each entry at most once per level. Entries whose
+//! deadline falls in the level-0 slot `elapsed` is in (or before it) are filed into a
+//! small binary heap, *late*, instead (a short sleep registered mid-slot). The next
+//! deadline is the smaller of the run's front and late's top, so deadlines fire exactly
+//! when `deadline <= now` and in (deadline, registration) order, as before; only the
+//! memory traffic differs: expiry walks the run front to back.
 //!
-//! Ties (equal deadlines) fire in registration order.
+//! [`Deadlines::next`] (the loop's wait and the mock clock's autojump) never moves the
+//! wheel: with the run and late empty, it scans the earliest slot for its minimum and
+//! caches it until an insertion, a removal of that deadline or a move invalidates it.
+//!
+//! # Removal
+//!
+//! A [`Key`] is the deadline and the registration number. Removing (a scope left, a
+//! deadline moved, a sleep cancelled) pops the entry at once when it is the last one
+//! filed in its slot (a slot is a function of the deadline and `elapsed`, so it is found
+//! without a search), which is the case for a scope entered and left with no other timer
+//! filed in between. Otherwise the registration number goes into the `removed` set: the
+//! entry is stale, skipped when it surfaces, and swept out with every other stale entry
+//! once they outnumber the live ones, so memory stays bounded. Targets are weak
+//! references (the scope future or the sleeping task owns the strong one), so a stale
+//! entry keeps nothing alive and frees nothing when dropped.
+//!
+//! `remove` must be given only keys that have not fired: whoever registered knows (a
+//! scope's key is cleared by [`ScopeNode::deadline_expired`], a sleep learns from the
+//! value its park returns).
+//!
+//! # Memory
+//!
+//! Entries: the live ones plus at most as many stale ones (or [`SWEEP_MIN`]). Buffers:
+//! an emptied slot's `Vec` goes to a spare list that slots being filled draw from, so a
+//! steady state allocates nothing; spare capacity is kept within twice the live entries
+//! plus [`SPARE_SLACK`], trimmed as entries leave, so a drained burst gives its memory
+//! back.
 
-use std::rc::Rc;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::{Rc, Weak};
 
 use crate::cancel::ScopeNode;
 use crate::clock::Instant;
@@ -30,18 +66,37 @@ use crate::task::TaskData;
 /// What a deadline does when it passes.
 pub(crate) enum Target {
     /// Cancel this scope (its deadline expired).
-    Scope(Rc<ScopeNode>),
-    /// Reschedule this task, parked in a sleep, with `Ok(())`.
-    Wake(Rc<TaskData>),
+    Scope(Weak<ScopeNode>),
+    /// Wake this task, parked in a sleep (`timeout::deadline_fired`).
+    Wake(Weak<TaskData>),
 }
 
 impl Target {
+    /// The scope `node`'s deadline.
+    pub(crate) fn scope(node: &Rc<ScopeNode>) -> Target {
+        Target::Scope(Rc::downgrade(node))
+    }
+
+    /// The deadline of `task`'s sleep.
+    pub(crate) fn wake(task: &Rc<TaskData>) -> Target {
+        Target::Wake(Rc::downgrade(task))
+    }
+
     /// Does what the expired deadline asks. Call with the queue *not* borrowed: cancelling
     /// wakes tasks and runs their code paths, which may register deadlines.
     pub(crate) fn fire(self) {
+        // A live registration's owner holds a strong reference, so these upgrade.
         match self {
-            Target::Scope(node) => node.deadline_expired(),
-            Target::Wake(task) => crate::checkpoint::reschedule(&crate::task::Task(task), Ok(())),
+            Target::Scope(node) => {
+                if let Some(node) = node.upgrade() {
+                    node.deadline_expired();
+                }
+            }
+            Target::Wake(task) => {
+                if let Some(task) = task.upgrade() {
+                    crate::timeout::deadline_fired(task);
+                }
+            }
         }
     }
 }
@@ -49,138 +104,423 @@ impl Target {
 /// Names one registration (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
-    slot: u32,
-    seq: u64,
-}
-
-struct Slot {
-    /// The sequence number of the registration using (or last using) this slot.
-    seq: u64,
-    /// `Some` while registered.
-    target: Option<Target>,
-}
-
-#[derive(Clone, Copy)]
-struct Entry {
     deadline: u64,
     seq: u64,
-    slot: u32,
+}
+
+struct Entry {
+    deadline: u64,
+    /// The registration number: unique in the run, increasing.
+    seq: u64,
+    target: Target,
 }
 
 impl Entry {
-    /// The order: deadline, then registration. One `u128` compare, no branches.
+    /// The order: deadline, then registration.
     #[inline]
     fn key(&self) -> u128 {
         (u128::from(self.deadline) << 64) | u128::from(self.seq)
     }
 }
 
-/// Children per heap node.
-const ARITY: usize = 4;
+/// An entry of the `late` heap: `BinaryHeap` is a max-heap, so the order is reversed.
+struct Late(Entry);
+
+impl PartialEq for Late {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for Late {}
+
+impl PartialOrd for Late {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Late {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.key().cmp(&self.0.key())
+    }
+}
+
+/// log2 of a level-0 slot's width in ns (2^18 ns = 262 µs). Smaller slots sort fewer
+/// entries at a time; larger ones refile fewer. Measured with the timers benchmark.
+const SLOT0_BITS: u32 = 18;
+/// log2 of the slots per level.
+const LEVEL_BITS: u32 = 6;
+const SLOTS: usize = 1 << LEVEL_BITS;
+/// Enough levels to file any `u64` deadline (64 - 18 = 46 bits, 6 per level).
+const LEVELS: usize = (64 - SLOT0_BITS).div_ceil(LEVEL_BITS) as usize;
+
+struct Level {
+    /// Bit `i` set when `slots[i]` is not empty.
+    occupied: u64,
+    slots: [Vec<Entry>; SLOTS],
+}
+
+impl Default for Level {
+    fn default() -> Self {
+        Level {
+            occupied: 0,
+            slots: std::array::from_fn(|_| Vec::new()),
+        }
+    }
+}
+
+/// A hasher for registration numbers (unique integers): one multiplication.
+#[derive(Default)]
+struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; `HashSet` uses the top bits as well as the low ones.
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(32);
+    }
+}
+
+/// Spare buffers are kept up to this total capacity (in entries) beyond twice the live
+/// entries.
+const SPARE_SLACK: usize = 8192;
+
+/// How many run entries [`Deadlines::touch_run_front`] reads at a time.
+const TOUCH_BATCH: usize = 8;
+
+/// Fewer stale entries than this are never swept (a sweep walks every entry).
+const SWEEP_MIN: usize = 64;
 
 /// The run's pending deadlines. See the module doc.
-#[derive(Default)]
 pub(crate) struct Deadlines {
-    heap: Vec<Entry>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    /// The wheel's position: the start of a level-0 slot, in ns.
+    elapsed: u64,
+    levels: Box<[Level; LEVELS]>,
+    /// Entries of the level-0 slot at `elapsed` (or before), sorted, earliest first.
+    run: VecDeque<Entry>,
+    /// Entries filed after `run` was sorted whose deadline is not past `elapsed`'s
+    /// level-0 slot: all earlier than anything still in the wheel.
+    late: BinaryHeap<Late>,
+    /// Registration numbers of removed entries still somewhere in the queue.
+    removed: HashSet<u64, BuildHasherDefault<SeqHasher>>,
+    /// The earliest live deadline in the wheel (not counting `run` and `late`), when
+    /// known.
+    wheel_min: Option<u64>,
+    /// Empty buffers with capacity. An emptied slot gives its buffer back here and a
+    /// slot being filled takes one, so in a steady state filing allocates nothing (a
+    /// buffer left in an empty slot would wait a whole wheel turn to be reused).
+    spare: Vec<Vec<Entry>>,
+    /// # Invariant
+    /// The sum of `spare`'s capacities; at most `2 * live + SPARE_SLACK` (restored
+    /// whenever an entry leaves).
+    spare_capacity: usize,
     seq: u64,
     /// # Invariant
-    /// The number of slots whose `target` is `Some` (each has exactly one heap entry).
+    /// The number of entries in the queue whose number is not in `removed`.
     live: usize,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            elapsed: 0,
+            levels: Box::new(std::array::from_fn(|_| Level::default())),
+            run: VecDeque::new(),
+            late: BinaryHeap::new(),
+            removed: HashSet::default(),
+            wheel_min: None,
+            spare: Vec::new(),
+            spare_capacity: 0,
+            seq: 0,
+            live: 0,
+        }
+    }
+}
+
+/// Where a deadline is filed, for the wheel at `elapsed`.
+enum Place {
+    /// `run` or `late`: not later than the level-0 slot at `elapsed`.
+    Near,
+    /// `levels[.0].slots[.1]`.
+    Wheel(usize, usize),
+}
+
+fn place(deadline: u64, elapsed: u64) -> Place {
+    let d = deadline >> SLOT0_BITS;
+    let w = elapsed >> SLOT0_BITS;
+    if d <= w {
+        return Place::Near;
+    }
+    let level = (63 - (d ^ w).leading_zeros()) / LEVEL_BITS;
+    let slot = (d >> (LEVEL_BITS * level)) as usize & (SLOTS - 1);
+    Place::Wheel(level as usize, slot)
 }
 
 impl Deadlines {
     /// Registers `target` to fire once the clock reaches `deadline`.
     pub(crate) fn insert(&mut self, deadline: Instant, target: Target) -> Key {
         self.seq += 1;
-        let seq = self.seq;
-        let slot = match self.free.pop() {
-            Some(i) => {
-                let s = &mut self.slots[i as usize];
-                s.seq = seq;
-                s.target = Some(target);
-                i
-            }
-            None => {
-                let i = u32::try_from(self.slots.len())
-                    .expect("more than 2^32 deadlines pending at once");
-                self.slots.push(Slot {
-                    seq,
-                    target: Some(target),
-                });
-                i
-            }
+        let entry = Entry {
+            deadline: deadline.as_nanos(),
+            seq: self.seq,
+            target,
+        };
+        let key = Key {
+            deadline: entry.deadline,
+            seq: entry.seq,
         };
         self.live += 1;
-        if self.heap.len() >= 64 && self.heap.len() >= 2 * self.live {
+        match place(entry.deadline, self.elapsed) {
+            Place::Near => self.late.push(Late(entry)),
+            Place::Wheel(level, slot) => {
+                if let Some(min) = self.wheel_min {
+                    self.wheel_min = Some(min.min(entry.deadline));
+                }
+                self.file(level, slot, entry);
+            }
+        }
+        key
+    }
+
+    /// Appends `e` to slot (`level`, `slot`).
+    #[inline]
+    fn file(&mut self, level: usize, slot: usize, e: Entry) {
+        let l = &mut self.levels[level];
+        if l.occupied & (1 << slot) == 0 {
+            l.occupied |= 1 << slot;
+            if let Some(buf) = self.spare.pop() {
+                self.spare_capacity -= buf.capacity();
+                l.slots[slot] = buf;
+            }
+        }
+        l.slots[slot].push(e);
+    }
+
+    /// Slot (`level`, `slot`) became empty: its buffer goes to `spare`.
+    fn emptied(&mut self, level: usize, slot: usize) {
+        let l = &mut self.levels[level];
+        l.occupied &= !(1 << slot);
+        let buf = std::mem::take(&mut l.slots[slot]);
+        self.give_back(buf);
+    }
+
+    fn give_back(&mut self, buf: Vec<Entry>) {
+        debug_assert!(buf.is_empty());
+        // Buffers grown by a burst that has since drained are freed, so spare capacity
+        // stays proportional to what is pending (a steady state grows none again).
+        let cap = buf.capacity();
+        if cap > 0 && self.spare_capacity + cap <= 2 * self.live + SPARE_SLACK {
+            self.spare_capacity += cap;
+            self.spare.push(buf);
+        }
+    }
+
+    /// Frees spare buffers until their capacity is back within its bound.
+    #[cold]
+    fn trim_spare(&mut self) {
+        while self.spare_capacity > 2 * self.live + SPARE_SLACK {
+            let Some(buf) = self.spare.pop() else { break };
+            self.spare_capacity -= buf.capacity();
+        }
+    }
+
+    /// Cancels a registration that has not fired (see the module doc).
+    pub(crate) fn remove(&mut self, key: Key) {
+        self.live -= 1;
+        if self.spare_capacity > 2 * self.live + SPARE_SLACK {
+            self.trim_spare();
+        }
+        if self.wheel_min == Some(key.deadline) {
+            self.wheel_min = None;
+        }
+        if let Place::Wheel(level, slot) = place(key.deadline, self.elapsed) {
+            let v = &mut self.levels[level].slots[slot];
+            if v.last().is_some_and(|e| e.seq == key.seq) {
+                // The newest entry of its slot: gone at once.
+                v.pop();
+                if v.is_empty() {
+                    self.emptied(level, slot);
+                }
+                return;
+            }
+        }
+        self.removed.insert(key.seq);
+        if self.removed.len() > SWEEP_MIN && self.removed.len() > self.live {
             self.sweep();
         }
-        self.heap.push(Entry {
-            deadline: deadline.as_nanos(),
-            seq,
-            slot,
-        });
-        self.sift_up(self.heap.len() - 1);
-        Key { slot, seq }
     }
 
-    /// Cancels a registration. Returns its target if it had not fired yet; drop that with
-    /// the queue no longer borrowed (it may hold the last reference to a task or scope).
-    pub(crate) fn remove(&mut self, key: Key) -> Option<Target> {
-        let s = self.slots.get_mut(key.slot as usize)?;
-        if s.seq != key.seq {
-            return None;
+    /// Whether `seq` was removed; forgets it (its entry is leaving the queue).
+    #[inline]
+    fn take_removed(&mut self, seq: u64) -> bool {
+        !self.removed.is_empty() && self.removed.remove(&seq)
+    }
+
+    /// The deadline and number of the earliest of `run` and `late`.
+    #[inline]
+    fn near_front(&self) -> Option<(u64, u64)> {
+        let e = match (self.run.front(), self.late.peek()) {
+            (Some(r), Some(l)) if l.0.key() < r.key() => &l.0,
+            (Some(r), _) => r,
+            (None, Some(l)) => &l.0,
+            (None, None) => return None,
+        };
+        Some((e.deadline, e.seq))
+    }
+
+    /// Removes the earliest of `run` and `late` (which must not both be empty).
+    #[inline]
+    fn pop_near(&mut self) -> Entry {
+        let from_late = match (self.run.front(), self.late.peek()) {
+            (Some(r), Some(l)) => l.0.key() < r.key(),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if from_late {
+            self.late.pop().expect("pop_near: late is not empty").0
+        } else {
+            self.run.pop_front().expect("pop_near: run is not empty")
         }
-        let target = s.target.take()?;
-        self.free.push(key.slot);
-        self.live -= 1;
-        if self
-            .heap
-            .last()
-            .is_some_and(|e| e.slot == key.slot && e.seq == key.seq)
-        {
-            // A leaf: removing the last element keeps the heap ordered.
-            self.heap.pop();
+    }
+
+    /// The earliest occupied slot: (level, slot, its start in ns).
+    fn earliest_slot(&self) -> Option<(usize, usize, u64)> {
+        let w = self.elapsed >> SLOT0_BITS;
+        let (level, l) = self
+            .levels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.occupied != 0)?;
+        let slot = l.occupied.trailing_zeros();
+        let above = LEVEL_BITS * (level as u32 + 1);
+        let high = if above >= 64 {
+            0
+        } else {
+            (w >> above) << above
+        };
+        let start = (high | u64::from(slot) << (LEVEL_BITS * level as u32)) << SLOT0_BITS;
+        Some((level, slot as usize, start))
+    }
+
+    /// Moves the wheel to the start of slot (`level`, `slot`), the earliest occupied one,
+    /// with `run` and `late` empty: its entries go into the run (sorted) or down a level.
+    fn advance(&mut self, level: usize, slot: usize, start: u64) {
+        debug_assert!(self.run.is_empty() && self.late.is_empty());
+        if self.run.capacity() > 2 * self.live + SPARE_SLACK {
+            self.run = VecDeque::new(); // see `give_back`
         }
-        Some(target)
-    }
-
-    fn is_live(&self, e: &Entry) -> bool {
-        let s = &self.slots[e.slot as usize];
-        s.seq == e.seq && s.target.is_some()
-    }
-
-    /// The earliest pending deadline, dropping stale entries on top.
-    pub(crate) fn next(&mut self) -> Option<Instant> {
-        while let Some(top) = self.heap.first() {
-            if self.is_live(top) {
-                return Some(Instant::from_nanos(top.deadline));
+        self.elapsed = start;
+        self.wheel_min = None;
+        let l = &mut self.levels[level];
+        l.occupied &= !(1 << slot);
+        let mut entries = std::mem::take(&mut l.slots[slot]);
+        if level == 0 {
+            // The run is empty: its buffer and the slot's swap.
+            let old = std::mem::replace(&mut self.run, VecDeque::from(entries));
+            self.give_back(Vec::from(old));
+        } else {
+            for e in entries.drain(..) {
+                match place(e.deadline, start) {
+                    Place::Near => self.run.push_back(e),
+                    Place::Wheel(lv, s) => {
+                        debug_assert!(lv < level);
+                        self.file(lv, s, e);
+                    }
+                }
             }
-            self.pop_top();
+            self.give_back(entries);
         }
-        None
+        self.run.make_contiguous().sort_unstable_by_key(Entry::key);
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next(&mut self) -> Option<Instant> {
+        loop {
+            if let Some((d, seq)) = self.near_front() {
+                if self.take_removed(seq) {
+                    self.pop_near();
+                    continue;
+                }
+                return Some(Instant::from_nanos(d));
+            }
+            if let Some(min) = self.wheel_min {
+                return Some(Instant::from_nanos(min));
+            }
+            let (level, slot, _) = self.earliest_slot()?;
+            if !self.removed.is_empty() {
+                let mut v = std::mem::take(&mut self.levels[level].slots[slot]);
+                v.retain(|e| !self.removed.remove(&e.seq));
+                let empty = v.is_empty();
+                self.levels[level].slots[slot] = v;
+                if empty {
+                    self.emptied(level, slot);
+                    continue;
+                }
+            }
+            let min = self.levels[level].slots[slot]
+                .iter()
+                .map(|e| e.deadline)
+                .min();
+            self.wheel_min = min;
+            return min.map(Instant::from_nanos);
+        }
     }
 
     /// Removes and returns the target of the earliest registration if its deadline is
     /// `<= now`. Call [`Target::fire`] on it after releasing the queue.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Target> {
         let now = now.as_nanos();
-        while let Some(top) = self.heap.first() {
-            if top.deadline > now {
-                return None;
-            }
-            let e = self.pop_top();
-            let s = &mut self.slots[e.slot as usize];
-            if s.seq == e.seq {
-                if let Some(target) = s.target.take() {
-                    self.free.push(e.slot);
+        loop {
+            match self.near_front() {
+                Some((d, _)) if d > now => return None,
+                Some(_) => {
+                    let e = self.pop_near();
+                    if self.take_removed(e.seq) {
+                        continue;
+                    }
                     self.live -= 1;
-                    return Some(target);
+                    if self.spare_capacity > 2 * self.live + SPARE_SLACK {
+                        self.trim_spare();
+                    }
+                    if self.run.len() % TOUCH_BATCH == 0 {
+                        self.touch_run_front();
+                    }
+                    return Some(e.target);
+                }
+                None => {
+                    let (level, slot, start) = self.earliest_slot()?;
+                    if start > now {
+                        return None;
+                    }
+                    self.advance(level, slot, start);
                 }
             }
         }
-        None
+    }
+
+    /// Reads the reference counts of the next [`TOUCH_BATCH`] targets of the run: the
+    /// first access to records that went cold while they slept. Independent loads, so
+    /// their cache misses overlap instead of stalling each firing in turn.
+    #[inline(never)]
+    fn touch_run_front(&self) {
+        let mut sum = 0;
+        for e in self.run.iter().take(TOUCH_BATCH) {
+            sum += match &e.target {
+                Target::Scope(w) => w.strong_count(),
+                Target::Wake(w) => w.strong_count(),
+            };
+        }
+        std::hint::black_box(sum);
     }
 
     /// How many registrations are pending.
@@ -188,97 +528,27 @@ impl Deadlines {
         self.live
     }
 
-    /// Drops every stale entry and restores the heap order (O(n)).
+    /// Drops every stale entry (O(entries)).
     fn sweep(&mut self) {
-        let slots = &self.slots;
-        self.heap.retain(|e| {
-            let s = &slots[e.slot as usize];
-            s.seq == e.seq && s.target.is_some()
-        });
-        let n = self.heap.len();
-        if n > 1 {
-            for i in (0..=(n - 2) / ARITY).rev() {
-                self.sift_down(i);
+        for level in 0..LEVELS {
+            let mut occupied = self.levels[level].occupied;
+            while occupied != 0 {
+                let slot = occupied.trailing_zeros() as usize;
+                occupied &= occupied - 1;
+                let removed = &mut self.removed;
+                let v = &mut self.levels[level].slots[slot];
+                v.retain(|e| !removed.remove(&e.seq));
+                if v.is_empty() {
+                    self.emptied(level, slot);
+                }
             }
         }
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
-        let heap = &mut self.heap[..];
-        let e = heap[i];
-        let k = e.key();
-        while i > 0 {
-            let parent = (i - 1) / ARITY;
-            if k >= heap[parent].key() {
-                break;
-            }
-            heap[i] = heap[parent];
-            i = parent;
-        }
-        heap[i] = e;
-    }
-
-    /// The index of the smallest child of `i`, if it has children.
-    #[inline(always)] // the inner loop of every pop: a call per level costs a tenth
-    fn min_child(heap: &[Entry], i: usize) -> Option<usize> {
-        let first = ARITY * i + 1;
-        if let Some([a, b, c, d]) = heap.get(first..first + ARITY) {
-            // All four children (the common case): a two-round tournament.
-            let (ab, kab) = if b.key() < a.key() {
-                (first + 1, b.key())
-            } else {
-                (first, a.key())
-            };
-            let (cd, kcd) = if d.key() < c.key() {
-                (first + 3, d.key())
-            } else {
-                (first + 2, c.key())
-            };
-            return Some(if kcd < kab { cd } else { ab });
-        }
-        let kids = heap.get(first..)?;
-        let mut min = 0;
-        for j in 1..kids.len() {
-            if kids[j].key() < kids[min].key() {
-                min = j;
-            }
-        }
-        (!kids.is_empty()).then_some(first + min)
-    }
-
-    fn sift_down(&mut self, mut i: usize) {
-        let heap = &mut self.heap[..];
-        let e = heap[i];
-        let k = e.key();
-        while let Some(c) = Self::min_child(heap, i) {
-            if heap[c].key() >= k {
-                break;
-            }
-            heap[i] = heap[c];
-            i = c;
-        }
-        heap[i] = e;
-    }
-
-    /// Removes the top entry. The heap must not be empty.
-    ///
-    /// Bottom-up: the hole left at the root sinks along the smallest children to a leaf
-    /// without comparing against the element that refills it (the old last element,
-    /// which almost always belongs near the bottom), then that element rises from there.
-    fn pop_top(&mut self) -> Entry {
-        let last = self.heap.pop().expect("pop_top on an empty heap");
-        let Some(&top) = self.heap.first() else {
-            return last;
-        };
-        let heap = &mut self.heap[..];
-        let mut hole = 0;
-        while let Some(c) = Self::min_child(heap, hole) {
-            heap[hole] = heap[c];
-            hole = c;
-        }
-        heap[hole] = last;
-        self.sift_up(hole);
-        top
+        let removed = &mut self.removed;
+        self.run.retain(|e| !removed.remove(&e.seq));
+        self.late.retain(|e| !removed.remove(&e.0.seq));
+        debug_assert!(removed.is_empty(), "a removed key was not in the queue");
+        removed.clear();
+        self.wheel_min = None;
     }
 }
 
@@ -287,78 +557,293 @@ mod tests {
     use super::*;
 
     fn task_free_target() -> Target {
-        Target::Scope(ScopeNode::new())
+        Target::Scope(Weak::new())
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// How many entries (live or stale) the queue holds.
+    fn entries(q: &Deadlines) -> usize {
+        q.levels
+            .iter()
+            .flat_map(|l| l.slots.iter())
+            .map(Vec::len)
+            .sum::<usize>()
+            + q.run.len()
+            + q.late.len()
+    }
+
+    /// Drains `q` the way the run loop does (the clock jumps to `next()`, everything due
+    /// fires) and returns the firing order: (time fired, target).
+    fn drain(q: &mut Deadlines) -> Vec<(u64, Weak<ScopeNode>)> {
+        let mut out = Vec::new();
+        while let Some(next) = q.next() {
+            let n = out.len();
+            while let Some(t) = q.pop_expired(next) {
+                let Target::Scope(w) = t else {
+                    panic!("only scope targets here")
+                };
+                out.push((next.as_nanos(), w));
+            }
+            assert!(
+                out.len() > n,
+                "next() said {next:?} but nothing expired there"
+            );
+        }
+        assert_eq!(q.live(), 0);
+        out
     }
 
     #[test]
     fn entries_come_out_in_deadline_then_registration_order() {
+        // Deadlines spread over every level, with many ties, a third of them removed.
+        let mut rng = Rng(0x1234_5678);
         let mut q = Deadlines::default();
-        let mut rng = 0x1234_5678_u64;
         let mut expected = Vec::new();
-        for i in 0..2_000u64 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let d = rng % 300;
-            let key = q.insert(Instant::from_nanos(d), task_free_target());
-            expected.push((d, i, key));
+        let mut regs = Vec::new();
+        for i in 0..5_000usize {
+            let scale = rng.next() % 60;
+            let d = rng.next() % (1u64 << scale).max(2) / 3 * 3; // ties
+            let node = ScopeNode::new();
+            let key = q.insert(Instant::from_nanos(d), Target::scope(&node));
+            regs.push((d, i, key, node));
         }
-        // Remove every third registration; they must never come out.
-        let mut kept = Vec::new();
-        for (n, (d, i, key)) in expected.into_iter().enumerate() {
+        let mut nodes = Vec::new();
+        for (n, (d, i, key, node)) in regs.into_iter().enumerate() {
             if n % 3 == 0 {
-                assert!(q.remove(key).is_some());
-                assert!(q.remove(key).is_none(), "a second remove finds nothing");
+                q.remove(key);
             } else {
-                kept.push((d, i));
+                expected.push((d, i));
+            }
+            nodes.push(node);
+        }
+        expected.sort();
+        assert_eq!(q.live(), expected.len());
+        let got: Vec<(u64, usize)> = drain(&mut q)
+            .into_iter()
+            .map(|(t, w)| {
+                let node = w.upgrade().expect("the test holds every node");
+                let i = nodes.iter().position(|n| Rc::ptr_eq(n, &node)).unwrap();
+                (t, i)
+            })
+            .collect();
+        assert_eq!(
+            got, expected,
+            "fired at its deadline, ties in registration order"
+        );
+        assert_eq!(entries(&q), 0);
+    }
+
+    #[test]
+    fn ties_fire_in_registration_order_across_run_late_and_wheel() {
+        // Same deadline registered before the wheel reaches it (filed in the wheel,
+        // sorted into the run) and after (filed in `late`): registration order wins.
+        let nodes: Vec<Rc<ScopeNode>> = (0..6).map(|_| ScopeNode::new()).collect();
+        let mut q = Deadlines::default();
+        let d = Instant::from_nanos(5 << SLOT0_BITS | 7);
+        for n in &nodes[..3] {
+            q.insert(d, Target::scope(n));
+        }
+        q.insert(Instant::from_nanos(5 << SLOT0_BITS), task_free_target());
+        // Reach the slot: the three go into the run; the earlier one fires.
+        assert!(q
+            .pop_expired(Instant::from_nanos(5 << SLOT0_BITS))
+            .is_some());
+        for n in &nodes[3..] {
+            q.insert(d, Target::scope(n));
+        }
+        assert!(!q.late.is_empty(), "filed after the run was sorted");
+        for n in &nodes {
+            match q.pop_expired(d) {
+                Some(Target::Scope(w)) => assert!(Rc::ptr_eq(&w.upgrade().unwrap(), n)),
+                _ => panic!("expected the scope targets in registration order"),
             }
         }
-        kept.sort();
-        assert_eq!(q.live(), kept.len());
-        let mut out = 0;
-        let mut last = 0;
-        while let Some(next) = q.next() {
-            assert!(next.as_nanos() >= last);
-            last = next.as_nanos();
-            assert!(q.pop_expired(Instant::from_nanos(last)).is_some());
-            out += 1;
+        assert!(q.pop_expired(Instant::MAX).is_none());
+    }
+
+    #[test]
+    fn a_deadline_fires_exactly_at_its_nanosecond() {
+        for d in [
+            0u64,
+            1,
+            1 << SLOT0_BITS,
+            (1 << SLOT0_BITS) - 1,
+            1 << 40,
+            u64::MAX - 1,
+        ] {
+            let mut q = Deadlines::default();
+            q.insert(Instant::from_nanos(d), task_free_target());
+            if d > 0 {
+                assert!(q.pop_expired(Instant::from_nanos(d - 1)).is_none(), "{d}");
+            }
+            assert_eq!(q.next(), Some(Instant::from_nanos(d)));
+            assert!(q.pop_expired(Instant::from_nanos(d)).is_some(), "{d}");
+            assert!(q.pop_expired(Instant::MAX).is_none());
+            assert_eq!(q.next(), None);
         }
-        assert_eq!(out, kept.len());
+    }
+
+    #[test]
+    fn deadlines_far_apart_cascade_through_every_level() {
+        // One deadline per level boundary, registered from far to near, then expired in
+        // steps that land between them: each fires at its exact time, none early.
+        let mut q = Deadlines::default();
+        let ds: Vec<u64> = (0..LEVELS as u32)
+            .map(|k| (3u64 << (SLOT0_BITS + LEVEL_BITS * k)).saturating_add(11))
+            .chain([u64::MAX])
+            .collect();
+        for &d in ds.iter().rev() {
+            q.insert(Instant::from_nanos(d), task_free_target());
+        }
+        for &d in &ds {
+            assert_eq!(q.next(), Some(Instant::from_nanos(d)));
+            assert!(q.pop_expired(Instant::from_nanos(d - 1)).is_none());
+            assert!(q.pop_expired(Instant::from_nanos(d)).is_some());
+        }
+        assert_eq!(q.live(), 0);
+        assert_eq!(entries(&q), 0);
+    }
+
+    #[test]
+    fn next_is_exact_without_moving_the_wheel_and_tracks_insert_and_remove() {
+        let mut q = Deadlines::default();
+        let far = q.insert(Instant::from_nanos(1 << 40), task_free_target());
+        assert_eq!(q.next(), Some(Instant::from_nanos(1 << 40)));
+        assert_eq!(q.elapsed, 0, "next() does not move the wheel");
+        let near = q.insert(Instant::from_nanos(1 << 30), task_free_target());
+        assert_eq!(q.next(), Some(Instant::from_nanos(1 << 30)));
+        q.remove(near);
+        assert_eq!(q.next(), Some(Instant::from_nanos(1 << 40)));
+        q.remove(far);
+        assert_eq!(q.next(), None);
         assert_eq!(q.live(), 0);
     }
 
     #[test]
-    fn a_removed_newest_entry_leaves_the_heap_at_once() {
+    fn removal_and_reinsertion_while_due_entries_wait() {
+        // A scope moving its deadline (remove + insert) in every part of the queue.
+        let mut rng = Rng(99);
         let mut q = Deadlines::default();
-        q.insert(Instant::from_nanos(5), task_free_target());
+        let mut live: Vec<(u64, u64, Key)> = Vec::new(); // (deadline, seq, key)
+        let mut now = 0u64;
+        let mut fired = Vec::new();
+        for round in 0..4_000u64 {
+            match rng.next() % 4 {
+                0 | 1 => {
+                    let d = now + rng.next() % (1 << (SLOT0_BITS + 8));
+                    let k = q.insert(Instant::from_nanos(d), task_free_target());
+                    live.push((d, round, k));
+                }
+                2 if !live.is_empty() => {
+                    let i = (rng.next() % live.len() as u64) as usize;
+                    let (_, _, k) = live.swap_remove(i);
+                    q.remove(k);
+                    let d = now + rng.next() % (1 << (SLOT0_BITS + 2));
+                    let k = q.insert(Instant::from_nanos(d), task_free_target());
+                    live.push((d, round, k));
+                }
+                _ => {
+                    now += rng.next() % (1 << SLOT0_BITS);
+                    live.sort_by_key(|e| (e.0, e.1));
+                    let due = live.iter().take_while(|e| e.0 <= now).count();
+                    let expected: Vec<u64> = live.drain(..due).map(|e| e.0).collect();
+                    while q.pop_expired(Instant::from_nanos(now)).is_some() {
+                        fired.push(());
+                    }
+                    assert_eq!(fired.len(), expected.len(), "round {round}");
+                    fired.clear();
+                    assert_eq!(q.live(), live.len());
+                    let next = live.iter().map(|e| e.0).min();
+                    assert_eq!(q.next().map(Instant::as_nanos), next, "round {round}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_removed_newest_entry_leaves_at_once() {
+        let mut q = Deadlines::default();
+        q.insert(Instant::from_nanos(5 << SLOT0_BITS), task_free_target());
         for _ in 0..1_000 {
             let k = q.insert(Instant::MAX, task_free_target());
             q.remove(k);
         }
-        assert_eq!(q.heap.len(), 1);
-        assert_eq!(q.slots.len(), 2, "slots are reused");
+        assert_eq!(entries(&q), 1);
+        assert!(q.removed.is_empty());
     }
 
     #[test]
     fn stale_entries_are_swept_when_they_outnumber_live_ones() {
         let mut q = Deadlines::default();
         let keys: Vec<Key> = (0..1_000)
-            .map(|i| q.insert(Instant::from_nanos(1_000 - i), task_free_target()))
+            .map(|i| q.insert(Instant::from_nanos(1_000_000 - i), task_free_target()))
             .collect();
-        // Removing from the front leaves stale entries deep in the heap.
+        // Removing the oldest ones leaves stale entries (never the newest of a slot).
         for k in &keys[..990] {
             q.remove(*k);
+            assert!(entries(&q) <= 2 * q.live() + SWEEP_MIN + 1);
         }
-        for _ in 0..100 {
-            let k = q.insert(Instant::from_nanos(7), task_free_target());
-            q.remove(k);
-        }
-        assert!(q.heap.len() <= 2 * q.live() + 64, "heap {}", q.heap.len());
+        assert_eq!(q.live(), 10);
         assert_eq!(
             q.next(),
-            Some(Instant::from_nanos(1)),
-            "the kept deadlines are 10 down to 1"
+            Some(Instant::from_nanos(999_001)),
+            "the kept deadlines are 999 010 down to 999 001"
         );
+        let mut fired = 0;
+        while q.pop_expired(Instant::MAX).is_some() {
+            fired += 1;
+        }
+        assert_eq!(fired, 10);
+    }
+
+    #[test]
+    fn buffers_grown_by_a_burst_are_freed_once_it_drained() {
+        let mut q = Deadlines::default();
+        // Two bursts, one filed a level up: its slot's big buffer is given back (while
+        // many entries are live) when it is refiled.
+        for i in 0..20_000u64 {
+            q.insert(Instant::from_nanos((1 << 30) + i * 8), task_free_target());
+        }
+        for i in 0..20_000u64 {
+            q.insert(Instant::from_nanos((1 << 35) + i * 8), task_free_target());
+        }
+        while q.pop_expired(Instant::MAX).is_some() {}
+        // The run still holds the burst's buffer; the next slot reached takes its place.
+        q.insert(Instant::from_nanos(1 << 40), task_free_target());
+        assert!(q.pop_expired(Instant::MAX).is_some());
+        let spare: usize = q.spare.iter().map(Vec::capacity).sum();
+        assert!(
+            spare <= 4 * SPARE_SLACK,
+            "{spare} entries of spare capacity"
+        );
+        assert!(q.run.capacity() <= SPARE_SLACK, "run {}", q.run.capacity());
+    }
+
+    #[test]
+    fn spare_buffers_are_freed_as_entries_leave() {
+        let mut q = Deadlines::default();
+        let keys: Vec<Key> = (0..20_000u64)
+            .map(|i| q.insert(Instant::from_nanos((1 << 35) + i * 8), task_free_target()))
+            .collect();
+        // Reaching the burst's slot (a few levels up) refiles it into the run and hands
+        // the slot's big buffer to `spare` while 20 000 entries are live.
+        assert!(q.pop_expired(Instant::from_nanos(1 << 35)).is_some());
+        assert!(q.spare_capacity >= 20_000, "{}", q.spare_capacity);
+        for k in &keys[1..] {
+            q.remove(*k);
+        }
+        assert_eq!(q.live(), 0);
+        assert!(q.spare_capacity <= SPARE_SLACK, "{}", q.spare_capacity);
     }
 
     #[test]
@@ -368,5 +853,25 @@ mod tests {
         assert!(q.pop_expired(Instant::from_nanos(9)).is_none());
         assert!(q.pop_expired(Instant::from_nanos(10)).is_some());
         assert!(q.pop_expired(Instant::MAX).is_none());
+    }
+
+    #[test]
+    fn a_deadline_already_behind_the_wheel_fires_first() {
+        let mut q = Deadlines::default();
+        q.insert(Instant::from_nanos(9 << SLOT0_BITS), task_free_target());
+        q.insert(Instant::from_nanos(20 << SLOT0_BITS), task_free_target());
+        assert!(q
+            .pop_expired(Instant::from_nanos(10 << SLOT0_BITS))
+            .is_some());
+        // The wheel is at slot 9 now; a past deadline (a scope's deadline moved back).
+        q.insert(Instant::from_nanos(3), task_free_target());
+        assert_eq!(q.next(), Some(Instant::from_nanos(3)));
+        assert!(q
+            .pop_expired(Instant::from_nanos(10 << SLOT0_BITS))
+            .is_some());
+        assert!(q
+            .pop_expired(Instant::from_nanos(10 << SLOT0_BITS))
+            .is_none());
+        assert_eq!(q.next(), Some(Instant::from_nanos(20 << SLOT0_BITS)));
     }
 }

@@ -16,17 +16,21 @@
 //!   be absorbed then, rule 4 of `cancel.rs`);
 //! * cancelled from outside while parked: the entry is removed, `Err(Cancelled)`.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::cancel::CancelScope;
-use crate::checkpoint::{wait_task_rescheduled, Abort};
+use crate::checkpoint::{wait_task_rescheduled, Abort, WaitTaskRescheduled};
 use crate::clock::Instant;
 use crate::context;
 use crate::deadline::{Key, Target};
 use crate::error::misuse;
-use crate::task::ParkState;
+use crate::task::{ParkState, Task, TaskData};
 use crate::{Error, ErrorKind, Result};
 
 /// The current time of the run's clock.
@@ -110,58 +114,123 @@ pub async fn sleep(duration: Duration) -> Result<()> {
 }
 
 /// Parks the current task until `deadline` (which has not passed yet) or cancellation.
+///
+/// The entry must be removed exactly when it has not fired (`Deadlines::remove`): by the
+/// abort (cancelled while parked), by [`SleepWait`]'s drop (dropped after a stray
+/// `reschedule`), or below (resumed by one). After its deadline fired, the sleep never
+/// touches the queue again.
 async fn park_until(deadline: Instant) -> Result<()> {
     let task = context::current_task();
     if task.park_state.get() != ParkState::Running {
         // Checked before registering, so a misused park leaves no entry behind.
         panic!("{}", misuse::CONCURRENT_PARK);
     }
-    let entry = Registered(context::with_run(|run| {
-        run.deadlines
-            .borrow_mut()
-            .insert(deadline, Target::Wake(task.clone()))
-    }));
-    wait_task_rescheduled(|| match entry.remove() {
-        Some(_) => Abort::Succeeded,
-        // Fired already: the reschedule is on its way (cannot happen while parked).
-        None => Abort::Failed,
-    })
-    .await?;
-    let still_registered = entry.remove().is_some();
-    std::mem::forget(entry); // removed just now: nothing left for its `Drop`
-    if still_registered {
-        // Someone else called `reschedule` on this task.
-        return Err(Error::new(
-            ErrorKind::Internal,
-            "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
-        ));
+    let reg = Registered {
+        key: context::with_run(|run| {
+            run.deadlines
+                .borrow_mut()
+                .insert(deadline, Target::wake(&task))
+        }),
+        task,
+        aborted: Cell::new(false),
+    };
+    let woke = SleepWait {
+        reg: &reg,
+        wait: wait_task_rescheduled(|| {
+            reg.aborted.set(true);
+            remove_entry(reg.key);
+            Abort::Succeeded
+        }),
     }
-    // Woken by the deadline. As in the scope version: an enclosing cancellation that came
-    // before the task resumed is not absorbed.
-    if task.is_cancelled() {
-        Err(Error::cancelled())
-    } else {
-        Ok(())
+    .await;
+    match woke {
+        // Woken by the deadline. As in the scope version: an enclosing cancellation that
+        // came before the task resumed is not absorbed.
+        Err(e) if is_fired(&e) => {
+            if reg.task.is_cancelled() {
+                Err(Error::cancelled())
+            } else {
+                Ok(())
+            }
+        }
+        // Cancelled while parked: the abort removed the entry.
+        woke if reg.aborted.get() => woke,
+        // Someone else called `reschedule` on this task: the entry is still queued.
+        Ok(()) => {
+            remove_entry(reg.key);
+            Err(Error::new(
+                ErrorKind::Internal,
+                "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
+            ))
+        }
+        Err(e) => {
+            remove_entry(reg.key);
+            Err(e)
+        }
     }
 }
 
-/// A sleep's entry in the deadline queue; removed when the sleep ends however it ends
-/// (woken, cancelled, dropped, or unwound), so no entry outlives its park.
-struct Registered(Key);
+/// The message of the value a sleep's deadline reschedules it with; recognised by
+/// address, so no `reschedule` from outside can forge it.
+static FIRED: &str = "internal: a sleep's deadline fired";
 
-impl Registered {
-    /// Removes the entry; `Some` if it was still registered (had not fired).
-    fn remove(&self) -> Option<()> {
-        let target = context::try_with_run(|run| run.deadlines.borrow_mut().remove(self.0))??;
-        // Dropped here, after the queue's borrow ended.
-        drop(target);
-        Some(())
+fn is_fired(e: &Error) -> bool {
+    e.message().is_some_and(|m| std::ptr::eq(m, FIRED))
+}
+
+/// The deadline queue's action for a sleep whose deadline passed: reschedule the task
+/// with a value that tells the sleep its entry is gone, so it never looks it up again
+/// (that lookup was a cache miss per sleep).
+pub(crate) fn deadline_fired(task: Rc<TaskData>) {
+    crate::checkpoint::reschedule(
+        &Task(task),
+        Err(Error::from_static(ErrorKind::Internal, &FIRED)),
+    );
+}
+
+fn remove_entry(key: Key) {
+    context::try_with_run(|run| run.deadlines.borrow_mut().remove(key));
+}
+
+/// A sleep's entry in the deadline queue, and the sleeping task.
+struct Registered {
+    key: Key,
+    task: Rc<TaskData>,
+    /// The park's abort ran (and removed the entry).
+    aborted: Cell<bool>,
+}
+
+/// A sleep's park: the wait, plus a `Drop` that runs before the wait's own (which forgets
+/// the rescheduled value), while the task's park state still tells whether a dropped
+/// sleep's entry fired.
+struct SleepWait<'a, A: FnOnce() -> Abort> {
+    reg: &'a Registered,
+    wait: WaitTaskRescheduled<A>,
+}
+
+impl<A: FnOnce() -> Abort> Future for SleepWait<'_, A> {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.wait).poll(cx)
     }
 }
 
-impl Drop for Registered {
+impl<A: FnOnce() -> Abort> Drop for SleepWait<'_, A> {
     fn drop(&mut self) {
-        self.remove();
+        // Parked: the wait's drop runs the abort, which removes the entry. Running: the
+        // wait completed (`park_until` handles the entry) or its abort ran. Rescheduled
+        // (dropped before resuming): by the deadline, or by someone else (the entry is
+        // still queued).
+        let task = &self.reg.task;
+        if task.park_state.get() == ParkState::Rescheduled {
+            let value = task.park_value.take();
+            let fired = matches!(&value, Some(Err(e)) if is_fired(e));
+            task.park_value.set(value);
+            if !fired {
+                remove_entry(self.reg.key);
+            }
+        }
     }
 }
 

@@ -148,6 +148,74 @@ fn a_sleep_dropped_while_parked_removes_its_deadline() {
     .unwrap();
 }
 
+/// Returns `Pending` once without arranging a wake-up: the task sleeps until something
+/// else wakes it.
+async fn until_woken() {
+    let mut first = true;
+    std::future::poll_fn(|_| {
+        if std::mem::take(&mut first) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await
+}
+
+#[test]
+fn a_sleep_dropped_after_its_deadline_fired_but_before_it_resumed_leaves_nothing_behind() {
+    autojump(|| async {
+        {
+            let mut s = pin!(sleep(secs(5)));
+            std::future::poll_fn(|cx| {
+                assert!(s.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            until_woken().await; // the deadline's reschedule is the only wake-up
+            assert_eq!(current_time(), at(5));
+            assert_eq!(current_statistics().live_deadlines, 0);
+        } // dropped rescheduled: its entry is already gone and must not be removed again
+        assert_eq!(current_statistics().live_deadlines, 0);
+        let r = move_on_after(secs(1), sleep(secs(10))).await?;
+        assert_eq!(r, None);
+        assert_eq!(current_statistics().live_deadlines, 0);
+        sleep(secs(3)).await?;
+        assert_eq!(current_time(), at(9));
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_sleep_dropped_after_someone_elses_reschedule_removes_its_deadline() {
+    autojump(|| async {
+        let me = current_task();
+        open_nursery(|n| async move {
+            let mut s = pin!(sleep(secs(10)));
+            std::future::poll_fn(|cx| {
+                assert!(s.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            n.start_soon(async move {
+                reschedule(&me, Ok(()));
+                Ok(())
+            });
+            until_woken().await;
+            assert_eq!(current_statistics().live_deadlines, 1);
+            Ok(())
+        })
+        .await?;
+        assert_eq!(current_statistics().live_deadlines, 0);
+        // Nothing fires at 10 into this task, parked elsewhere by then.
+        sleep(secs(20)).await?;
+        assert_eq!(current_time(), at(20));
+        Ok(())
+    })
+    .unwrap();
+}
+
 #[test]
 fn a_sleeping_task_woken_by_someone_elses_reschedule_gets_an_internal_error() {
     autojump(|| async {
