@@ -253,6 +253,7 @@ impl TaskData {
 const BOX_FUTURES_ABOVE: usize = 4096;
 
 /// Spawns `fut` as a task attached under `base`, reporting to `owner`.
+#[inline]
 pub(crate) fn spawn<F>(
     fut: F,
     name: Cow<'static, str>,
@@ -269,6 +270,7 @@ where
     }
 }
 
+#[inline]
 fn spawn_inner<F>(
     fut: F,
     name: Cow<'static, str>,
@@ -316,13 +318,12 @@ where
         }
         run.shared.id
     });
-    let wrapper = TaskFuture {
-        task: Some(data.clone()),
-        fut,
-    };
+    let task = Some(data.clone());
+    // The wrapper is built inside the closure, so the future moves straight into the
+    // task's allocation instead of being copied into a wrapper first.
     let (runnable, handle) = async_task::Builder::new()
         .metadata(run_id)
-        .spawn_local(move |_| wrapper, crate::run::schedule);
+        .spawn_local(move |_| TaskFuture { task, fut }, crate::run::schedule);
     handle.detach();
     runnable.schedule();
     data
