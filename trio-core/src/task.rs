@@ -253,7 +253,6 @@ impl TaskData {
 const BOX_FUTURES_ABOVE: usize = 4096;
 
 /// Spawns `fut` as a task attached under `base`, reporting to `owner`.
-#[inline]
 pub(crate) fn spawn<F>(
     fut: F,
     name: Cow<'static, str>,
@@ -270,7 +269,6 @@ where
     }
 }
 
-#[inline]
 fn spawn_inner<F>(
     fut: F,
     name: Cow<'static, str>,
@@ -318,12 +316,13 @@ where
         }
         run.shared.id
     });
-    let task = Some(data.clone());
-    // The wrapper is built inside the closure, so the future moves straight into the
-    // task's allocation instead of being copied into a wrapper first.
+    let wrapper = TaskFuture {
+        task: Some(data.clone()),
+        fut,
+    };
     let (runnable, handle) = async_task::Builder::new()
         .metadata(run_id)
-        .spawn_local(move |_| TaskFuture { task, fut }, crate::run::schedule);
+        .spawn_local(move |_| wrapper, crate::run::schedule);
     handle.detach();
     runnable.schedule();
     data
