@@ -108,39 +108,53 @@ fn cancelling_serve_http1_closes_an_idle_keep_alive_connection_at_once() {
     .unwrap();
 }
 
+/// Serves `service` on `server` with a 2 s grace period, sends a request the service
+/// never finishes, cancels the server after 5 s, and checks that the connection is cut
+/// exactly when the grace period ends, with no response.
+async fn check_cut_off_at_the_grace_deadline<C, S, Svc>(
+    client: C,
+    server: S,
+    service: Svc,
+) -> trio_core::Result<()>
+where
+    C: SendStream + ReceiveStream,
+    S: trio_core::Stream + 'static,
+    Svc: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>> + 'static,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    open_nursery(|nursery| async move {
+        let scope = CancelScope::new();
+        let stop = scope.handle();
+        nursery.start_soon(async move {
+            scope
+                .run(serve_http1(server, service, Duration::from_secs(2)))
+                .await
+                .map(|_| ())
+        });
+        client
+            .send_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await?;
+        trio_core::sleep(Duration::from_secs(5)).await?;
+        let at = current_time();
+        stop.cancel();
+        assert_eq!(
+            read_to_end(&client).await,
+            b"",
+            "no response for a cut-off request"
+        );
+        assert_eq!(current_time() - at, Duration::from_secs(2));
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
 #[test]
 fn a_request_overrunning_the_grace_period_is_cut_off_at_its_deadline() {
     run_autojump(|| async {
         let (client, server) = memory_stream_pair();
-        open_nursery(|nursery| async move {
-            let scope = CancelScope::new();
-            let stop = scope.handle();
-            nursery.start_soon(async move {
-                scope
-                    .run(serve_http1(
-                        server,
-                        hyper::service::service_fn(slow_hello),
-                        Duration::from_secs(2),
-                    ))
-                    .await
-                    .map(|_| ())
-            });
-            client
-                .send_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await?;
-            trio_core::sleep(Duration::from_secs(5)).await?;
-            let at = current_time();
-            stop.cancel();
-            assert_eq!(
-                read_to_end(&client).await,
-                b"",
-                "no response for a cut-off request"
-            );
-            assert_eq!(current_time() - at, Duration::from_secs(2));
-            Ok(())
-        })
-        .await?;
-        Ok(())
+        check_cut_off_at_the_grace_deadline(client, server, hyper::service::service_fn(slow_hello))
+            .await
     })
     .unwrap();
 }
@@ -159,35 +173,12 @@ fn on_a_plain_socket_a_request_overrunning_the_grace_period_is_cut_off_at_its_de
     // cancel): the cut must reach hyper's connection future itself.
     run_autojump(|| async {
         let (client, server) = trio_net::SocketStream::unix_pair()?;
-        open_nursery(|nursery| async move {
-            let scope = CancelScope::new();
-            let stop = scope.handle();
-            nursery.start_soon(async move {
-                scope
-                    .run(serve_http1(
-                        server,
-                        hyper::service::service_fn(never_answers),
-                        Duration::from_secs(2),
-                    ))
-                    .await
-                    .map(|_| ())
-            });
-            client
-                .send_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await?;
-            trio_core::sleep(Duration::from_secs(5)).await?;
-            let at = current_time();
-            stop.cancel();
-            assert_eq!(
-                read_to_end(&client).await,
-                b"",
-                "no response for a cut-off request"
-            );
-            assert_eq!(current_time() - at, Duration::from_secs(2));
-            Ok(())
-        })
-        .await?;
-        Ok(())
+        check_cut_off_at_the_grace_deadline(
+            client,
+            server,
+            hyper::service::service_fn(never_answers),
+        )
+        .await
     })
     .unwrap();
 }
