@@ -81,7 +81,12 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        context::with_current_task(|t| t.schedule_points.set(t.schedule_points.get() + 1));
+        context::with_current_task(|t| {
+            t.schedule_points.set(t.schedule_points.get() + 1);
+            if context::instrumented() {
+                crate::task::report_scheduled(t);
+            }
+        });
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -253,7 +258,7 @@ pub fn reschedule(task: &Task, value: Result<()>) {
             // The instrument flag is a plain thread-local read; the run is borrowed only
             // when there are instruments (every sleep's wake-up comes through here).
             if context::instrumented() {
-                context::with_run(|run| run.instruments.task_scheduled(task));
+                crate::task::report_scheduled(t);
             }
             t.wake();
         }

@@ -99,6 +99,8 @@ pub(crate) struct TaskData {
     /// A wake-up came while the task had no stored waker (it was being polled); the
     /// task wakes itself when that poll ends.
     wake_pending: Cell<bool>,
+    /// With instruments only: `task_scheduled` was reported for the task's next step.
+    scheduled_reported: Cell<bool>,
     pub(crate) system: bool,
     pub(crate) park_value: Cell<Option<Result<()>>>,
     pub(crate) cancel_points: Cell<u64>,
@@ -300,6 +302,7 @@ where
         nursery_index: Cell::new(0),
         park_state: Cell::new(ParkState::Running),
         wake_pending: Cell::new(false),
+        scheduled_reported: Cell::new(false),
         system,
         park_value: Cell::new(None),
         cancel_points: Cell::new(0),
@@ -313,6 +316,7 @@ where
         run.tasks_living.set(run.tasks_living.get() + 1);
         if context::instrumented() {
             run.instruments.task_spawned(&Task(data.clone()));
+            report_scheduled(&data);
         }
         run.shared.id
     });
@@ -349,6 +353,11 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
         let previous = context::set_current_task(Some(task.clone()));
         let instrumented = context::instrumented();
         if instrumented {
+            // Every step follows one `task_scheduled`, as in Trio. Wake-ups through a
+            // plain `Waker` (a foreign future, a `wake_when_*` registration) pass no trio
+            // code that knows the task, so theirs is reported here, just before the step.
+            report_scheduled(task);
+            task.scheduled_reported.set(false);
             context::with_run(|run| run.instruments.before_task_step(&Task(task.clone())));
         }
         let polled = catch_unwind(AssertUnwindSafe(|| this.fut.poll(cx)));
@@ -370,6 +379,14 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
         let task = this.task.take().expect("task present until finished");
         finish(task, outcome);
         Poll::Ready(())
+    }
+}
+
+/// Reports `task_scheduled` for `task`'s next step, unless it was already reported. Call
+/// only when the run has instruments.
+pub(crate) fn report_scheduled(task: &Rc<TaskData>) {
+    if !task.scheduled_reported.replace(true) {
+        context::with_run(|run| run.instruments.task_scheduled(&Task(task.clone())));
     }
 }
 

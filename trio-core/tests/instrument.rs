@@ -4,10 +4,12 @@
 mod common;
 
 use std::cell::RefCell;
+use std::future::poll_fn;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use common::*;
@@ -139,4 +141,78 @@ fn several_instruments_all_hear_every_event() {
         .unwrap();
     assert!(!r1.events().is_empty());
     assert_eq!(r1.events(), r2.events());
+}
+
+/// As in Trio, a task is reported scheduled once for every step it takes, before that
+/// step, however it was woken: spawned, after a checkpoint's yield, by `reschedule`
+/// (a sleep, the reactor), or through a plain `Waker`.
+#[test]
+fn every_step_follows_exactly_one_scheduled_report() {
+    let rec = Recorder::default();
+    Runner::new()
+        .clock(MockClock::new().with_autojump_threshold(secs(0)))
+        .instrument(rec.clone())
+        .run(|| async {
+            let (a, b) = UnixStream::pair()?;
+            a.set_nonblocking(true)?;
+            b.set_nonblocking(true)?;
+            let parked_waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+            let slot = parked_waker.clone();
+            open_nursery(|n| async move {
+                n.start_soon_named("yielder", async {
+                    for _ in 0..3 {
+                        checkpoint().await?;
+                    }
+                    Ok(())
+                });
+                n.start_soon_named("sleeper", async { sleep(secs(1)).await });
+                n.start_soon_named("reader", async move { wait_readable(a.as_raw_fd()).await });
+                n.start_soon_named("waker-parked", async move {
+                    let mut first = true;
+                    poll_fn(|cx| {
+                        if std::mem::take(&mut first) {
+                            *slot.borrow_mut() = Some(cx.waker().clone());
+                            Poll::Pending
+                        } else {
+                            Poll::Ready(())
+                        }
+                    })
+                    .await;
+                    Ok(())
+                });
+                n.start_soon_named("poker", async move {
+                    sleep(secs(2)).await?;
+                    (&b).write_all(b"x")?;
+                    parked_waker.borrow_mut().take().expect("parked").wake();
+                    Ok(())
+                });
+                Ok(())
+            })
+            .await?;
+            Ok(())
+        })
+        .unwrap();
+    let ev = rec.events();
+    for (name, min_steps) in [
+        ("yielder", 4),
+        ("sleeper", 2),
+        ("reader", 2),
+        ("waker-parked", 2),
+        ("poker", 2),
+    ] {
+        let (scheduled, step) = (format!("scheduled {name}"), format!("step {name}"));
+        let mine: Vec<&String> = ev
+            .iter()
+            .filter(|e| **e == scheduled || **e == step)
+            .collect();
+        let steps = mine.iter().filter(|e| ***e == step).count();
+        assert!(steps >= min_steps, "{name} took {steps} steps: {ev:#?}");
+        for pair in mine.chunks(2) {
+            assert_eq!(
+                pair,
+                [&scheduled, &step],
+                "{name}: each step must follow one scheduled report: {ev:#?}"
+            );
+        }
+    }
 }
