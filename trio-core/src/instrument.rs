@@ -32,7 +32,9 @@ pub trait Instrument {
     fn after_run(&self) {}
     /// A task was created.
     fn task_spawned(&self, task: &Task) {}
-    /// A blocked task was rescheduled.
+    /// A task became runnable: spawned, rescheduled, or yielding at a checkpoint. Reported
+    /// once before each of its steps; a wake-up through a plain `Waker` (a foreign future)
+    /// is reported just before the step it causes.
     fn task_scheduled(&self, task: &Task) {}
     /// A task is about to be polled.
     fn before_task_step(&self, task: &Task) {}
