@@ -81,12 +81,8 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        context::with_current_task(|t| {
-            t.schedule_points.set(t.schedule_points.get() + 1);
-            if context::instrumented() {
-                crate::task::report_scheduled(t);
-            }
-        });
+        context::with_current_task(|t| t.schedule_points.set(t.schedule_points.get() + 1));
+        // With instruments, `TaskFuture` reports this reschedule before the next step.
         cx.waker().wake_by_ref();
         Poll::Pending
     }

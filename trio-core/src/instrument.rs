@@ -33,8 +33,8 @@ pub trait Instrument {
     /// A task was created.
     fn task_spawned(&self, task: &Task) {}
     /// A task became runnable: spawned, rescheduled, or yielding at a checkpoint. Reported
-    /// once before each of its steps; a wake-up through a plain `Waker` (a foreign future)
-    /// is reported just before the step it causes.
+    /// once before each of its steps; a checkpoint's yield and a wake-up through a plain
+    /// `Waker` (a foreign future) are reported just before the step they cause.
     fn task_scheduled(&self, task: &Task) {}
     /// A task is about to be polled.
     fn before_task_step(&self, task: &Task) {}

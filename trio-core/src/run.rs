@@ -568,10 +568,9 @@ pub(crate) fn schedule(runnable: TaskRunnable) {
     if context::loop_id() == id {
         context::with_run(|run| run.queue.borrow_mut().push_back(runnable));
     } else if let Some(shared) = crate::entry_queue::find_run(id) {
-        // Woken from another thread (a foreign waker): hand it to the loop.
-        if let Err(e) = shared.remote_runnables.push(runnable) {
-            std::mem::forget(e.into_inner());
-        } else {
+        // Woken from another thread (a foreign waker): hand it to the loop. The queue is
+        // unbounded and never closed, so the push cannot fail.
+        if shared.remote_runnables.push(runnable).is_ok() {
             shared.wake_loop();
         }
     } else {

@@ -353,9 +353,10 @@ impl<F: Future<Output = Result<()>>> Future for TaskFuture<F> {
         let previous = context::set_current_task(Some(task.clone()));
         let instrumented = context::instrumented();
         if instrumented {
-            // Every step follows one `task_scheduled`, as in Trio. Wake-ups through a
-            // plain `Waker` (a foreign future, a `wake_when_*` registration) pass no trio
-            // code that knows the task, so theirs is reported here, just before the step.
+            // Every step follows one `task_scheduled`, as in Trio. A checkpoint's yield and
+            // wake-ups through a plain `Waker` (a foreign future, a `wake_when_*`
+            // registration) are reported here, just before the step: the yield's path is
+            // every checkpoint's, and a waker knows no task.
             report_scheduled(task);
             task.scheduled_reported.set(false);
             context::with_run(|run| run.instruments.before_task_step(&Task(task.clone())));
