@@ -43,7 +43,8 @@ pub struct Instant {
 impl Instant {
     /// The clock's origin (a mock clock starts here).
     pub const ZERO: Instant = Instant { nanos: 0 };
-    /// The latest representable instant; a deadline here never expires in practice.
+    /// The latest representable instant. As a deadline it is Trio's infinity: the run
+    /// never waits for it and an autojumping mock clock never jumps to it.
     pub const MAX: Instant = Instant { nanos: u64::MAX };
 
     /// The instant `nanos` nanoseconds after the origin.

@@ -416,6 +416,17 @@ impl RunState {
         }
     }
 
+    /// The earliest deadline the clock can reach. [`Instant::MAX`] stands for Trio's
+    /// infinite deadline (`move_on_after(Duration::MAX, ..)` saturates there): it is never
+    /// waited for and never autojumped to, so a body parked under it stays parked, as in
+    /// Trio, instead of being cut off at the end of time.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines
+            .borrow_mut()
+            .next()
+            .filter(|&d| d != Instant::MAX)
+    }
+
     /// How long the poller may block when nothing is runnable.
     fn idle_timeout(&self) -> Option<Duration> {
         let idle_for = self
@@ -423,7 +434,7 @@ impl RunState {
             .get()
             .map(|t| t.elapsed())
             .unwrap_or_default();
-        let next = self.deadlines.borrow_mut().next();
+        let next = self.next_deadline();
         let mut timeout = next.and_then(|d| self.clock.deadline_to_sleep_time(d));
         let mut consider = |d: Duration| {
             timeout = Some(timeout.map_or(d, |t| t.min(d)));
@@ -473,7 +484,7 @@ impl RunState {
         if let Some(th) = self.clock.autojump_threshold() {
             // Any waiter (whatever its cushion) wakes before the clock jumps.
             if idle_for >= th && min_cushion.is_none() {
-                let next = self.deadlines.borrow_mut().next();
+                let next = self.next_deadline();
                 if let Some(d) = next {
                     self.clock.autojump(d);
                     self.expire_deadlines();
@@ -508,7 +519,7 @@ impl RunState {
         // queue yet (`ScopeNode::enter_lazily`): every other task yielded, which
         // published them.
         ScopeNode::publish_current_chain();
-        let next = self.deadlines.borrow_mut().next();
+        let next = self.next_deadline();
         let now = self.now();
         RunStatistics {
             tasks_living: self.tasks_living.get(),

@@ -4,14 +4,18 @@
 
 mod common;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use common::*;
-use trio_core::lowlevel::{current_statistics, current_task, reschedule};
+use trio_core::lowlevel::{
+    current_statistics, current_task, current_trio_token, reschedule, Instrument,
+};
 use trio_core::{
     current_effective_deadline, current_time, fail_after, fail_at, move_on_after, move_on_at,
-    open_nursery, sleep, sleep_forever, sleep_until, CancelScope, ErrorKind, Instant, Result,
-    Runner,
+    open_nursery, sleep, sleep_forever, sleep_until, CancelHandle, CancelScope, ErrorKind, Instant,
+    Result, Runner,
 };
 use trio_testing::MockClock;
 
@@ -165,6 +169,60 @@ fn a_huge_timeout_never_fires_and_does_not_overflow() {
         Ok(())
     })
     .unwrap();
+}
+
+/// Ends the body of a scope from the run's first I/O wait after `arm`: cancels the scope
+/// and wakes the poller (a `run_sync_soon` with nothing to do), recording the wait's
+/// timeout.
+#[derive(Clone, Default)]
+struct CancelOnIdle {
+    armed: Rc<RefCell<Option<CancelHandle>>>,
+    seen: Rc<RefCell<Vec<Option<Duration>>>>,
+}
+
+impl Instrument for CancelOnIdle {
+    fn before_io_wait(&self, timeout: Option<Duration>) {
+        if let Some(handle) = self.armed.borrow_mut().take() {
+            self.seen.borrow_mut().push(timeout);
+            handle.cancel();
+            current_trio_token()
+                .run_sync_soon(|| {})
+                .expect("the run is still going");
+        }
+    }
+}
+
+#[test]
+fn a_deadline_at_the_end_of_time_is_never_autojumped_to() {
+    // Trio, MockClock(autojump_threshold=0): `move_on_after(inf)` around `sleep_forever`
+    // stays parked (the clock never jumps to infinity) and
+    // `seconds_to_next_deadline` is inf. `Duration::MAX` saturates at `Instant::MAX`,
+    // which plays inf's part. Without that rule the autojump would fire the scope at
+    // `Instant::MAX`.
+    let idle = CancelOnIdle::default();
+    let hook = idle.clone();
+    Runner::new()
+        .clock(MockClock::new().with_autojump_threshold(secs(0)))
+        .instrument(hook)
+        .run(move || async move {
+            let scope = CancelScope::new().with_timeout(Duration::MAX);
+            *idle.armed.borrow_mut() = Some(scope.handle());
+            let out = scope
+                .run(async {
+                    assert_eq!(current_statistics().time_to_next_deadline, None);
+                    park_forever().await
+                })
+                .await?;
+            assert_eq!(out, None, "ended by the hook's cancel");
+            assert_eq!(current_time(), Instant::ZERO, "the clock never moved");
+            assert_eq!(
+                *idle.seen.borrow(),
+                [None],
+                "the run waited with no timeout"
+            );
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]
