@@ -14,7 +14,8 @@
 //!    current where `open_nursery` was called.
 //! 5. A nursery is closed (spawning panics) once its body and all children finished.
 //! 6. If the nursery future is dropped early, its children are cancelled; the run still
-//!    waits for them, and a non-cancellation error among them fails the run.
+//!    waits for them, and a non-cancellation error among them fails the run (a panic
+//!    among them comes out of `run` with its payload).
 //! 7. `start`: the child runs under a hidden scope below the caller's scope until it calls
 //!    `started(value)`; that moves the hidden scope (and everything under it) below the
 //!    nursery's scope, unless the caller is already cancelled, in which case nothing moves.
@@ -134,22 +135,17 @@ impl NurseryState {
             .into_iter()
             .filter_map(Error::strip_cancelled)
             .collect();
-        if panic.is_some() || !lost.is_empty() {
-            let mut msg = String::from(
+        // Nobody is left to hear these: a panic keeps its payload and comes out of `run`
+        // (rule 3, one level up); other errors fail the run, naming the lost nursery.
+        if let Some(p) = panic {
+            context::with_run(|run| run.internal_panic(p));
+        }
+        if !lost.is_empty() {
+            let inner = Error::with_source(
+                ErrorKind::Internal,
                 "a nursery was dropped before it finished (e.g. by select!), and its children failed after it",
+                crate::error::StdErrorAdapter(Error::from_errors(lost)),
             );
-            if panic.is_some() {
-                msg.push_str("; a child panicked");
-            }
-            let inner = if lost.is_empty() {
-                Error::new(ErrorKind::Internal, msg)
-            } else {
-                Error::with_source(
-                    ErrorKind::Internal,
-                    msg,
-                    crate::error::StdErrorAdapter(Error::from_errors(lost)),
-                )
-            };
             context::with_run(|run| run.internal_error(inner));
         }
     }

@@ -298,11 +298,16 @@ impl RunState {
                     ));
                 }
             }
-            Outcome::Panic(p) => {
-                self.internal_panic.borrow_mut().get_or_insert(p);
-                self.root.cancel();
-            }
+            Outcome::Panic(p) => self.internal_panic(p),
         }
+    }
+
+    /// Records a panic that has no task left to resume it in (a system task's, a
+    /// `run_sync_soon` callback's, a child's of a dropped nursery) and cancels
+    /// everything; `run` resumes the first such panic once every task has finished.
+    pub(crate) fn internal_panic(&self, p: Box<dyn Any + Send>) {
+        self.internal_panic.borrow_mut().get_or_insert(p);
+        self.root.cancel();
     }
 
     /// Records an internal failure and cancels everything.
@@ -359,8 +364,7 @@ impl RunState {
         }
         while let Ok(cb) = self.shared.callbacks.pop() {
             if let Err(p) = catch_unwind(AssertUnwindSafe(cb)) {
-                self.internal_panic.borrow_mut().get_or_insert(p);
-                self.root.cancel();
+                self.internal_panic(p);
             }
         }
     }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use common::*;
@@ -514,6 +515,29 @@ fn a_real_error_in_a_dropped_nurserys_child_fails_the_run() {
     assert!(err.to_string().contains("dropped"), "{err}");
     let source = err.source().expect("the lost error is the source");
     assert!(source.to_string().contains("lost"), "{source}");
+}
+
+#[test]
+fn a_panic_in_a_dropped_nurserys_child_comes_out_of_run_with_its_payload() {
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        autojump(|| async {
+            let mut fut = Box::pin(open_nursery(|n| async move {
+                n.start_soon(async {
+                    let r = park_forever().await;
+                    if r.is_err() {
+                        panic!("child cleanup broke");
+                    }
+                    r
+                });
+                park_forever().await
+            }));
+            assert!(poll_once(fut.as_mut()).await.is_pending());
+            drop(fut);
+            Ok(())
+        })
+    }));
+    let payload = caught.expect_err("the child's panic is not lost");
+    assert_eq!(panic_message(&*payload), "child cleanup broke");
 }
 
 #[test]
