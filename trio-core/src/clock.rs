@@ -156,9 +156,12 @@ impl SystemClock {
         }
     }
 
-    /// The cheap upper bound on this clock's time, where the OS offers one.
-    pub(crate) fn coarse_bound(&self) -> Option<CoarseBound> {
-        CoarseBound::new(self.origin)
+    /// What a run on this clock installs for its thread ([`install_system_clock`]).
+    pub(crate) fn info(&self) -> SystemClockInfo {
+        SystemClockInfo {
+            origin: self.origin,
+            coarse: CoarseBound::new(self.origin),
+        }
     }
 }
 
@@ -170,9 +173,7 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn current_time(&self) -> Instant {
-        Instant::from_nanos(
-            monotonic_nanos(rustix::time::ClockId::Monotonic).saturating_sub(self.origin),
-        )
+        since(self.origin)
     }
 
     fn deadline_to_sleep_time(&self, deadline: Instant) -> Option<Duration> {
@@ -180,6 +181,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock's time for a clock created at `origin` (`CLOCK_MONOTONIC` ns).
+#[inline]
+fn since(origin: u64) -> Instant {
+    Instant::from_nanos(monotonic_nanos(rustix::time::ClockId::Monotonic).saturating_sub(origin))
+}
+
+#[inline]
 fn monotonic_nanos(clock: rustix::time::ClockId) -> u64 {
     let t = rustix::time::clock_gettime(clock);
     // Monotonic clocks count from boot: both fields are non-negative.
@@ -188,20 +196,43 @@ fn monotonic_nanos(clock: rustix::time::ClockId) -> u64 {
         .saturating_add(t.tv_nsec as u64)
 }
 
+/// What a run whose clock is a [`SystemClock`] puts in its thread's locals, so that
+/// reading the time and entering a scope need neither the run nor a virtual call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SystemClockInfo {
+    /// The clock's origin (`CLOCK_MONOTONIC` ns).
+    origin: u64,
+    /// The coarse bound, where the OS offers one.
+    coarse: Option<CoarseBound>,
+}
+
 thread_local! {
+    /// The origin of the run on this thread, when its clock is the system clock.
+    /// Thread-locals of plain `Copy` values (no destructor), so reading the time or
+    /// entering a scope reads them without borrowing the run.
+    static SYSTEM_ORIGIN: Cell<Option<u64>> = const { Cell::new(None) };
     /// The coarse bound of the run on this thread, when its clock is the system clock.
-    /// Thread-locals of plain `Copy` values (no destructor), so a scope entry reads them
-    /// without borrowing the run.
     static COARSE_BOUND: Cell<Option<CoarseBound>> = const { Cell::new(None) };
     /// The latest time the run on this thread handed out (`RunState::now`).
     static LATEST_HANDED_OUT: Cell<Instant> = const { Cell::new(Instant::ZERO) };
 }
 
-/// Installs (at a run's start) or removes (`None`, at its end) the coarse bound of the
-/// run on this thread.
-pub(crate) fn install_coarse_bound(bound: Option<CoarseBound>) {
-    COARSE_BOUND.with(|b| b.set(bound));
+/// Installs (at a run's start, `Some` when the run's clock is the system clock) or
+/// removes (`None`, at its end) what the run on this thread knows about its clock.
+pub(crate) fn install_system_clock(info: Option<SystemClockInfo>) {
+    SYSTEM_ORIGIN.with(|o| o.set(info.map(|i| i.origin)));
+    COARSE_BOUND.with(|b| b.set(info.and_then(|i| i.coarse)));
     LATEST_HANDED_OUT.with(|t| t.set(Instant::ZERO));
+}
+
+/// The time, read straight from the OS, when the run on this thread uses the system
+/// clock (recorded as handed out); `None` otherwise (no run, or another clock: ask the
+/// run). Exactly what `SystemClock::current_time` answers, without the run's `dyn Clock`.
+#[inline]
+pub(crate) fn system_now() -> Option<Instant> {
+    let now = since(SYSTEM_ORIGIN.with(Cell::get)?);
+    note_time_handed_out(now);
+    Some(now)
 }
 
 /// Records a time the run handed out (see [`surely_ahead`]).
@@ -310,7 +341,7 @@ mod tests {
     #[test]
     fn the_coarse_bound_is_never_behind_a_precise_reading_taken_before_it() {
         let clock = SystemClock::new();
-        let Some(bound) = clock.coarse_bound() else {
+        let Some(bound) = clock.info().coarse else {
             return; // no coarse clock on this OS: the shortcut is off
         };
         for _ in 0..10_000 {

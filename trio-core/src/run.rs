@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::cancel::ScopeNode;
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
-use crate::clock::{Clock, CoarseBound, Instant, RealTime, SystemClock};
+use crate::clock::{Clock, Instant, RealTime, SystemClock, SystemClockInfo};
 use crate::context;
 use crate::deadline::Deadlines;
 use crate::entry_queue::{Shared, TaskRunnable, TrioToken};
@@ -54,8 +54,8 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Default)]
 pub struct Runner {
     clock: Option<Box<dyn Clock>>,
-    /// The cheap upper bound of the clock's time, when it is a [`SystemClock`].
-    coarse: Option<CoarseBound>,
+    /// Set when the clock is a [`SystemClock`] (its origin and coarse bound).
+    system: Option<SystemClockInfo>,
     instruments: Vec<Box<dyn Instrument>>,
     shuffle_seed: Option<u64>,
 }
@@ -68,9 +68,9 @@ impl Runner {
 
     /// Uses `clock` for all time in the run (e.g. trio-testing's `MockClock`).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.coarse = (&clock as &dyn Any)
+        self.system = (&clock as &dyn Any)
             .downcast_ref::<SystemClock>()
-            .and_then(SystemClock::coarse_bound);
+            .map(SystemClock::info);
         self.clock = Some(Box::new(clock));
         self
     }
@@ -105,12 +105,12 @@ impl Runner {
         }
         let (shared, poller) = Shared::new()
             .map_err(|e| Error::with_source(ErrorKind::Io, "could not create the I/O poller", e))?;
-        let (clock, coarse) = match self.clock {
-            Some(clock) => (clock, self.coarse),
+        let (clock, system) = match self.clock {
+            Some(clock) => (clock, self.system),
             None => {
                 let clock = SystemClock::new();
-                let coarse = clock.coarse_bound();
-                (Box::new(clock) as Box<dyn Clock>, coarse)
+                let info = clock.info();
+                (Box::new(clock) as Box<dyn Clock>, Some(info))
             }
         };
         let root = ScopeNode::new_root();
@@ -140,7 +140,7 @@ impl Runner {
         // Uninstalls the run however this function is left, even by a panic from
         // `main()`, the clock or an instrument, so the thread can run again.
         let installed = Installed(run.shared.clone());
-        crate::clock::install_coarse_bound(coarse);
+        crate::clock::install_system_clock(system);
         run.main_scope.enter(&run.root, None);
         run.system_scope.enter(&run.root, None);
         run.clock.start_clock();
@@ -206,7 +206,7 @@ impl Drop for Installed {
         crate::entry_queue::forget_run(self.0.id);
         context::exit_run();
         crate::cancel::clear_scope_pool();
-        crate::clock::install_coarse_bound(None);
+        crate::clock::install_system_clock(None);
     }
 }
 
@@ -266,10 +266,13 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
+    #[inline]
     pub(crate) fn now(&self) -> Instant {
-        let now = self.clock.current_time();
-        crate::clock::note_time_handed_out(now);
-        now
+        crate::clock::system_now().unwrap_or_else(|| {
+            let now = self.clock.current_time();
+            crate::clock::note_time_handed_out(now);
+            now
+        })
     }
 
     /// Whether the clock has reached `deadline`: exactly `now() >= deadline`, but
