@@ -56,11 +56,11 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
 use crate::cancel::ScopeNode;
 use crate::clock::Instant;
+use crate::int_hash::IntHash;
 use crate::task::TaskData;
 
 /// What a deadline does when it passes.
@@ -170,27 +170,6 @@ impl Default for Level {
     }
 }
 
-/// A hasher for registration numbers (unique integers): one multiplication.
-#[derive(Default)]
-struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        // Fibonacci hashing; `HashSet` uses the top bits as well as the low ones.
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(32);
-    }
-}
-
 /// Spare buffers are kept up to this total capacity (in entries) beyond twice the live
 /// entries.
 const SPARE_SLACK: usize = 8192;
@@ -212,7 +191,7 @@ pub(crate) struct Deadlines {
     /// level-0 slot: all earlier than anything still in the wheel.
     late: BinaryHeap<Late>,
     /// Registration numbers of removed entries still somewhere in the queue.
-    removed: HashSet<u64, BuildHasherDefault<SeqHasher>>,
+    removed: HashSet<u64, IntHash>,
     /// The earliest live deadline in the wheel (not counting `run` and `late`), when
     /// known.
     wheel_min: Option<u64>,

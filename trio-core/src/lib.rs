@@ -68,6 +68,7 @@ mod deadline;
 mod entry_queue;
 mod error;
 mod instrument;
+mod int_hash;
 mod local;
 mod nursery;
 mod parking_lot;

@@ -46,7 +46,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -55,6 +54,7 @@ use std::time::Duration;
 
 use crate::checkpoint::{reschedule, wait_task_rescheduled, Abort};
 use crate::context;
+use crate::int_hash::IntHash;
 use crate::task::{Task, TaskData};
 use crate::{Error, ErrorKind, Result};
 
@@ -161,32 +161,10 @@ impl FdEntry {
     }
 }
 
-/// Hashes an fd number with one multiplication: fd numbers are small distinct integers,
-/// which this spreads well, and SipHash's resistance to chosen keys buys nothing for
-/// the process's own descriptors (it was the bulk of a wait's table lookup).
-#[derive(Default)]
-struct FdHasher(u64);
-
-impl Hasher for FdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_i32(&mut self, n: i32) {
-        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 /// Per-run I/O state; lives on the loop thread.
 pub(crate) struct Reactor {
     entries: RefCell<Vec<FdEntry>>,
-    by_fd: RefCell<HashMap<RawFd, usize, BuildHasherDefault<FdHasher>>>,
+    by_fd: RefCell<HashMap<RawFd, usize, IntHash>>,
     free: RefCell<Vec<usize>>,
     events: RefCell<sys::Events>,
     /// Number of waiters (tasks and wakers) on I/O; when zero the loop may skip polling.

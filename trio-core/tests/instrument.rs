@@ -61,6 +61,21 @@ impl Instrument for Recorder {
     }
 }
 
+/// A runner on an autojumping mock clock with `rec` as its instrument.
+fn recorded(rec: &Recorder) -> Runner {
+    Runner::new()
+        .clock(MockClock::new().with_autojump_threshold(secs(0)))
+        .instrument(rec.clone())
+}
+
+/// A connected pair of non-blocking Unix sockets.
+fn nonblocking_pair() -> std::io::Result<(UnixStream, UnixStream)> {
+    let (a, b) = UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    Ok((a, b))
+}
+
 fn position(events: &[String], e: &str) -> usize {
     events
         .iter()
@@ -71,13 +86,9 @@ fn position(events: &[String], e: &str) -> usize {
 #[test]
 fn every_hook_is_called_at_its_moment() {
     let rec = Recorder::default();
-    Runner::new()
-        .clock(MockClock::new().with_autojump_threshold(secs(0)))
-        .instrument(rec.clone())
+    recorded(&rec)
         .run(|| async {
-            let (a, b) = UnixStream::pair()?;
-            a.set_nonblocking(true)?;
-            b.set_nonblocking(true)?;
+            let (a, b) = nonblocking_pair()?;
             open_nursery(|n| async move {
                 n.start_soon_named("parker", async move {
                     wait_task_rescheduled(|| Abort::Succeeded).await
@@ -133,9 +144,7 @@ fn every_hook_is_called_at_its_moment() {
 #[test]
 fn several_instruments_all_hear_every_event() {
     let (r1, r2) = (Recorder::default(), Recorder::default());
-    Runner::new()
-        .clock(MockClock::new().with_autojump_threshold(secs(0)))
-        .instrument(r1.clone())
+    recorded(&r1)
         .instrument(r2.clone())
         .run(|| async { checkpoint().await })
         .unwrap();
@@ -149,13 +158,9 @@ fn several_instruments_all_hear_every_event() {
 #[test]
 fn every_step_follows_exactly_one_scheduled_report() {
     let rec = Recorder::default();
-    Runner::new()
-        .clock(MockClock::new().with_autojump_threshold(secs(0)))
-        .instrument(rec.clone())
+    recorded(&rec)
         .run(|| async {
-            let (a, b) = UnixStream::pair()?;
-            a.set_nonblocking(true)?;
-            b.set_nonblocking(true)?;
+            let (a, b) = nonblocking_pair()?;
             let parked_waker: Rc<RefCell<Option<Waker>>> = Rc::default();
             let slot = parked_waker.clone();
             open_nursery(|n| async move {
