@@ -12,7 +12,8 @@
 //!
 //! Every blocking primitive of trio-rs (parking lot, channels, I/O waits, thread waits)
 //! is built on `wait_task_rescheduled`, which is what makes all of them cancel-safe the
-//! same way. The abort function runs in the blocked task itself, when it is next polled
+//! same way. Its state machine is [`Park`]; a sleep uses `Park` directly, with its queue
+//! key for an abort, to keep a sleeping task's future small. The abort function runs in the blocked task itself, when it is next polled
 //! after its scope became cancelled; until then the operation may still complete, and if
 //! it does, the wait reports that success.
 
@@ -56,7 +57,7 @@ pub async fn cancel_shielded_checkpoint() {
 }
 
 #[inline] // on every checkpoint's path
-fn checkpoint_if_cancelled_now() -> Result<()> {
+pub(crate) fn checkpoint_if_cancelled_now() -> Result<()> {
     context::with_current_task(|t| {
         t.cancel_points.set(t.cancel_points.get() + 1);
         if t.is_cancelled() {
@@ -68,8 +69,8 @@ fn checkpoint_if_cancelled_now() -> Result<()> {
 }
 
 /// Yields once: wakes itself and returns `Pending` the first time it is polled.
-struct YieldNow {
-    yielded: bool,
+pub(crate) struct YieldNow {
+    pub(crate) yielded: bool,
 }
 
 impl Future for YieldNow {
@@ -131,15 +132,59 @@ pub enum Abort {
 pub fn wait_task_rescheduled<A: FnOnce() -> Abort>(abort: A) -> WaitTaskRescheduled<A> {
     WaitTaskRescheduled {
         abort: Some(abort),
-        task: None,
-        finished: false,
-        early_cancelled: false,
+        park: Park::new(),
     }
 }
 
 /// The future of [`wait_task_rescheduled`].
 pub struct WaitTaskRescheduled<A: FnOnce() -> Abort> {
     abort: Option<A>,
+    park: Park,
+}
+
+impl<A: FnOnce() -> Abort> Unpin for WaitTaskRescheduled<A> {}
+
+/// Runs `abort` (if it has not run yet) for `task`; true when it succeeded (the wait then
+/// returns `Cancelled`).
+fn run_abort(abort: Option<impl FnOnce() -> Abort>, task: &TaskData) -> bool {
+    let Some(abort) = abort else {
+        return false;
+    };
+    match abort() {
+        Abort::Succeeded => {
+            task.park_state.set(ParkState::Running);
+            true
+        }
+        Abort::Failed => {
+            task.park_state.set(ParkState::AbortFailed);
+            false
+        }
+    }
+}
+
+impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        let abort = &mut this.abort;
+        this.park.poll(cx, |task| run_abort(abort.take(), task))
+    }
+}
+
+impl<A: FnOnce() -> Abort> Drop for WaitTaskRescheduled<A> {
+    fn drop(&mut self) {
+        let abort = &mut self.abort;
+        self.park.drop_with(|task| run_abort(abort.take(), task));
+    }
+}
+
+/// The state machine of one park, shared by [`WaitTaskRescheduled`] and the futures that
+/// park without a closure (a sleep, whose abort needs only its queue key). The owner
+/// supplies the abort each time as `try_abort(task)`, which runs the operation's abort at
+/// most once over the park's life and returns true when it succeeded (then it has set
+/// the park state back to `Running`).
+pub(crate) struct Park {
     task: Option<Rc<TaskData>>,
     finished: bool,
     /// An abort succeeded on the first poll (the task was already cancelled): the next
@@ -150,60 +195,69 @@ pub struct WaitTaskRescheduled<A: FnOnce() -> Abort> {
     early_cancelled: bool,
 }
 
-impl<A: FnOnce() -> Abort> Unpin for WaitTaskRescheduled<A> {}
-
-impl<A: FnOnce() -> Abort> WaitTaskRescheduled<A> {
-    /// Runs the abort function (once); true when it succeeded (the wait then returns
-    /// `Cancelled`).
-    fn try_abort(&mut self, task: &TaskData) -> bool {
-        let Some(abort) = self.abort.take() else {
-            return false;
-        };
-        match abort() {
-            Abort::Succeeded => {
-                task.park_state.set(ParkState::Running);
-                true
-            }
-            Abort::Failed => {
-                task.park_state.set(ParkState::AbortFailed);
-                false
-            }
+impl Park {
+    pub(crate) const fn new() -> Self {
+        Park {
+            task: None,
+            finished: false,
+            early_cancelled: false,
         }
     }
-}
 
-impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
-    type Output = Result<()>;
+    /// The parked task, once the park has begun.
+    pub(crate) fn task(&self) -> Option<&Rc<TaskData>> {
+        self.task.as_ref()
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    /// Whether the park returned its value.
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Marks `task` (the current task) parked: the first step of the first poll.
+    ///
+    /// # Panics
+    /// If the task is already parked elsewhere.
+    pub(crate) fn begin(&mut self, task: Rc<TaskData>) {
+        if task.park_state.get() != ParkState::Running {
+            panic!("{}", misuse::CONCURRENT_PARK);
+        }
+        task.park_state.set(ParkState::Parked);
+        task.schedule_points.set(task.schedule_points.get() + 1);
+        task.cancel_points.set(task.cancel_points.get() + 1);
+        self.task = Some(task);
+    }
+
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        try_abort: impl FnOnce(&TaskData) -> bool,
+    ) -> Poll<Result<()>> {
         if std::mem::take(&mut self.early_cancelled) {
             return Poll::Ready(Err(Error::cancelled()));
         }
         let first_poll = self.task.is_none();
-        let task = match &self.task {
-            Some(t) => t.clone(),
-            None => {
-                let t = context::current_task();
-                if t.park_state.get() != ParkState::Running {
-                    panic!("{}", misuse::CONCURRENT_PARK);
-                }
-                t.park_state.set(ParkState::Parked);
-                t.schedule_points.set(t.schedule_points.get() + 1);
-                t.cancel_points.set(t.cancel_points.get() + 1);
-                self.task = Some(t.clone());
-                t
-            }
-        };
+        if first_poll {
+            self.begin(context::current_task());
+        }
+        self.poll_parked(cx, first_poll, try_abort)
+    }
+
+    /// A poll after [`Park::begin`]; `first_poll` when `begin` ran in this same poll.
+    pub(crate) fn poll_parked(
+        &mut self,
+        cx: &mut Context<'_>,
+        first_poll: bool,
+        try_abort: impl FnOnce(&TaskData) -> bool,
+    ) -> Poll<Result<()>> {
+        let task = self.task.as_deref().expect("the park has begun");
         if task.park_state.get() == ParkState::Rescheduled {
             task.park_state.set(ParkState::Running);
             self.finished = true;
             let value = task.park_value.take().unwrap_or(Ok(()));
             return Poll::Ready(value);
         }
-        if task.park_state.get() == ParkState::Parked
-            && task.is_cancelled()
-            && self.try_abort(&task)
-        {
+        if task.park_state.get() == ParkState::Parked && task.is_cancelled() && try_abort(task) {
             self.finished = true;
             if first_poll {
                 self.early_cancelled = true;
@@ -214,18 +268,17 @@ impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
         }
         Poll::Pending
     }
-}
 
-impl<A: FnOnce() -> Abort> Drop for WaitTaskRescheduled<A> {
-    fn drop(&mut self) {
-        // Dropped while blocked (a `select!` dropped the operation): undo it if possible.
+    /// The park's future is being dropped: if it was still blocked (a `select!` dropped
+    /// the operation), undo the operation if possible, else swallow the owed wake-up.
+    pub(crate) fn drop_with(&mut self, try_abort: impl FnOnce(&TaskData) -> bool) {
         let Some(task) = self.task.take() else { return };
         if self.finished {
             return;
         }
         match task.park_state.get() {
             ParkState::Parked => {
-                if !self.try_abort(&task) {
+                if !try_abort(&task) {
                     task.park_state.set(ParkState::Abandoned);
                 }
             }

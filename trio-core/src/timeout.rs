@@ -3,7 +3,8 @@
 //!
 //! The timeouts are cancel scopes with a deadline. A sleep means exactly what Trio's
 //! does, `move_on_at(deadline, sleep_forever())`, but is built without a scope: the task
-//! parks (`wait_task_rescheduled`) with an entry in the run's deadline queue that
+//! parks (the `Park` state machine behind `wait_task_rescheduled`, in a hand-written
+//! future of 64 bytes) with an entry in the run's deadline queue that
 //! reschedules it when the deadline passes, and whose abort (an outer cancellation, or the
 //! sleep being dropped) removes the entry. That saves the scope node, its place in the
 //! tree and the cancel/absorb round trip on every sleep. The rules that make it the same
@@ -16,7 +17,6 @@
 //!   be absorbed then, rule 4 of `cancel.rs`);
 //! * cancelled from outside while parked: the entry is removed, `Err(Cancelled)`.
 
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +25,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::cancel::CancelScope;
-use crate::checkpoint::{wait_task_rescheduled, Abort, WaitTaskRescheduled};
+use crate::checkpoint::{
+    checkpoint_if_cancelled_now, wait_task_rescheduled, Abort, Park, YieldNow,
+};
 use crate::clock::Instant;
 use crate::context;
 use crate::deadline::{Key, Target};
@@ -87,14 +89,12 @@ pub async fn sleep_forever() -> Result<Infallible> {
 /// })
 /// # }
 /// ```
-pub async fn sleep_until(deadline: Instant) -> Result<()> {
-    if context::with_run(|run| run.deadline_passed(deadline)) {
-        return crate::checkpoint().await;
-    }
-    park_until(deadline).await
+pub fn sleep_until(deadline: Instant) -> impl Future<Output = Result<()>> {
+    Sleep::new(When::At(deadline))
 }
 
-/// Sleeps for `duration` of the run's clock. `sleep(Duration::ZERO)` is a checkpoint.
+/// Sleeps for `duration` of the run's clock, counted from the first poll.
+/// `sleep(Duration::ZERO)` is a checkpoint.
 ///
 /// ```
 /// use std::time::Duration;
@@ -107,68 +107,192 @@ pub async fn sleep_until(deadline: Instant) -> Result<()> {
 /// })
 /// # }
 /// ```
-pub async fn sleep(duration: Duration) -> Result<()> {
-    if duration.is_zero() {
-        return crate::checkpoint().await;
-    }
-    // `now + duration` is later than now, saturating at `Instant::MAX` (never reached).
-    park_until(current_time() + duration).await
+pub fn sleep(duration: Duration) -> impl Future<Output = Result<()>> {
+    Sleep::new(When::After(duration))
 }
 
-/// Parks the current task until `deadline` (which has not passed yet) or cancellation.
+/// When a sleep ends; a relative one is measured from the first poll, as an `async fn`
+/// would.
+#[derive(Clone, Copy)]
+enum When {
+    After(Duration),
+    At(Instant),
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
 ///
-/// The entry must be removed exactly when it has not fired (`Deadlines::remove`): by the
-/// abort (cancelled while parked), by [`SleepWait`]'s drop (dropped after a stray
-/// `reschedule`), or below (resumed by one). After its deadline fired, the sleep never
-/// touches the queue again.
-async fn park_until(deadline: Instant) -> Result<()> {
-    let task = context::current_task();
-    if task.park_state.get() != ParkState::Running {
-        // Checked before registering, so a misused park leaves no entry behind.
-        panic!("{}", misuse::CONCURRENT_PARK);
+/// Written by hand rather than as an `async fn` over `wait_task_rescheduled`, for size:
+/// a sleeping task's future lives in its allocation for as long as it sleeps, and the
+/// nested `async fn` states (the duration, the deadline, the registration, a closure
+/// borrowing it, the wait) made 144 bytes of what is a queue key, a task and a few flags.
+///
+/// A parked sleep's entry must be removed exactly when it has not fired
+/// (`Deadlines::remove`): by the abort (cancelled while parked), by the drop (dropped
+/// while parked, or after a stray `reschedule`), or when a stray `reschedule` resumes it.
+/// After its deadline fired, the sleep never touches the queue again.
+struct Sleep {
+    when: When,
+    phase: Phase,
+    /// The queue entry while it may still be queued; taken by the abort, so `None` after
+    /// the park began means the abort ran (and removed it).
+    key: Option<Key>,
+    park: Park,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    /// The deadline had passed on the first poll: one checkpoint (`yielded` once the
+    /// schedule point was made).
+    Checkpoint {
+        yielded: bool,
+    },
+    Parked,
+    Done,
+}
+
+impl Sleep {
+    fn new(when: When) -> Self {
+        Sleep {
+            when,
+            phase: Phase::Start,
+            key: None,
+            park: Park::new(),
+        }
     }
-    let reg = Registered {
-        key: context::with_run(|run| {
-            run.deadlines
-                .borrow_mut()
-                .insert(deadline, Target::wake(&task))
-        }),
-        task,
-        aborted: Cell::new(false),
-    };
-    let woke = SleepWait {
-        reg: &reg,
-        wait: wait_task_rescheduled(|| {
-            reg.aborted.set(true);
-            remove_entry(reg.key);
-            Abort::Succeeded
-        }),
-    }
-    .await;
-    match woke {
-        // Woken by the deadline. As in the scope version: an enclosing cancellation that
-        // came before the task resumed is not absorbed.
-        Err(e) if is_fired(&e) => {
-            if reg.task.is_cancelled() {
-                Err(Error::cancelled())
-            } else {
-                Ok(())
+
+    /// The deadline, or `None` when it has already passed (then the sleep is a
+    /// checkpoint).
+    fn deadline(&self) -> Option<Instant> {
+        match self.when {
+            When::After(d) if d.is_zero() => None,
+            // `now + duration` is later than now, saturating at `Instant::MAX` (never
+            // reached).
+            When::After(d) => Some(current_time() + d),
+            When::At(deadline) => {
+                (!context::with_run(|run| run.deadline_passed(deadline))).then_some(deadline)
             }
         }
-        // Cancelled while parked: the abort removed the entry.
-        woke if reg.aborted.get() => woke,
-        // Someone else called `reschedule` on this task: the entry is still queued.
-        Ok(()) => {
-            remove_entry(reg.key);
-            Err(Error::new(
-                ErrorKind::Internal,
-                "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
-            ))
+    }
+
+    /// What the woken park's value means for the sleep.
+    fn outcome(&mut self, woke: Result<()>) -> Result<()> {
+        match woke {
+            // Woken by the deadline. As in the scope version: an enclosing cancellation
+            // that came before the task resumed is not absorbed.
+            Err(e) if is_fired(&e) => {
+                let task = self.park.task().expect("a parked sleep has its task");
+                if task.is_cancelled() {
+                    Err(Error::cancelled())
+                } else {
+                    Ok(())
+                }
+            }
+            // Cancelled while parked: the abort removed the entry.
+            woke if self.key.is_none() => woke,
+            // Someone else called `reschedule` on this task: the entry is still queued.
+            Ok(()) => {
+                remove_entry(self.key.take());
+                Err(Error::new(
+                    ErrorKind::Internal,
+                    "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
+                ))
+            }
+            Err(e) => {
+                remove_entry(self.key.take());
+                Err(e)
+            }
         }
-        Err(e) => {
-            remove_entry(reg.key);
-            Err(e)
+    }
+}
+
+/// The abort of a parked sleep: remove its entry (always possible while it is parked).
+fn abort_sleep(key: &mut Option<Key>, task: &TaskData) -> bool {
+    match key.take() {
+        Some(key) => {
+            remove_entry(Some(key));
+            task.park_state.set(ParkState::Running);
+            true
         }
+        None => false,
+    }
+}
+
+impl Future for Sleep {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        let woke = match this.phase {
+            Phase::Start => match this.deadline() {
+                None => {
+                    this.phase = Phase::Checkpoint { yielded: false };
+                    return Pin::new(this).poll(cx);
+                }
+                Some(deadline) => {
+                    let task = context::current_task();
+                    // Checked before registering, so a misused park leaves no entry
+                    // behind (`begin` would panic too, but after the insertion).
+                    if task.park_state.get() != ParkState::Running {
+                        panic!("{}", misuse::CONCURRENT_PARK);
+                    }
+                    this.key = Some(context::with_run(|run| {
+                        run.deadlines
+                            .borrow_mut()
+                            .insert(deadline, Target::wake(&task))
+                    }));
+                    this.park.begin(task);
+                    this.phase = Phase::Parked;
+                    let key = &mut this.key;
+                    this.park.poll_parked(cx, true, |t| abort_sleep(key, t))
+                }
+            },
+            Phase::Checkpoint { yielded } => {
+                let mut step = YieldNow { yielded };
+                if Pin::new(&mut step).poll(cx).is_pending() {
+                    this.phase = Phase::Checkpoint { yielded: true };
+                    return Poll::Pending;
+                }
+                this.phase = Phase::Done;
+                return Poll::Ready(checkpoint_if_cancelled_now());
+            }
+            Phase::Parked => {
+                let key = &mut this.key;
+                this.park.poll(cx, |t| abort_sleep(key, t))
+            }
+            Phase::Done => panic!("a sleep was polled after it completed"),
+        };
+        match woke {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(woke) => {
+                this.phase = Phase::Done;
+                Poll::Ready(this.outcome(woke))
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if self.phase != Phase::Parked || self.park.finished() {
+            return;
+        }
+        // Rescheduled but dropped before resuming: by the deadline (the entry is gone),
+        // or by someone else (the entry is still queued). Checked before the park's own
+        // drop forgets the rescheduled value. Parked: the park's drop runs the abort,
+        // which removes the entry.
+        if let Some(task) = self.park.task() {
+            if task.park_state.get() == ParkState::Rescheduled {
+                let value = task.park_value.take();
+                let fired = matches!(&value, Some(Err(e)) if is_fired(e));
+                task.park_value.set(value);
+                if !fired {
+                    remove_entry(self.key.take());
+                }
+            }
+        }
+        let key = &mut self.key;
+        self.park.drop_with(|t| abort_sleep(key, t));
     }
 }
 
@@ -190,49 +314,9 @@ pub(crate) fn deadline_fired(task: Rc<TaskData>) {
     );
 }
 
-fn remove_entry(key: Key) {
-    context::try_with_run(|run| run.deadlines.borrow_mut().remove(key));
-}
-
-/// A sleep's entry in the deadline queue, and the sleeping task.
-struct Registered {
-    key: Key,
-    task: Rc<TaskData>,
-    /// The park's abort ran (and removed the entry).
-    aborted: Cell<bool>,
-}
-
-/// A sleep's park: the wait, plus a `Drop` that runs before the wait's own (which forgets
-/// the rescheduled value), while the task's park state still tells whether a dropped
-/// sleep's entry fired.
-struct SleepWait<'a, A: FnOnce() -> Abort> {
-    reg: &'a Registered,
-    wait: WaitTaskRescheduled<A>,
-}
-
-impl<A: FnOnce() -> Abort> Future for SleepWait<'_, A> {
-    type Output = Result<()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Pin::new(&mut self.wait).poll(cx)
-    }
-}
-
-impl<A: FnOnce() -> Abort> Drop for SleepWait<'_, A> {
-    fn drop(&mut self) {
-        // Parked: the wait's drop runs the abort, which removes the entry. Running: the
-        // wait completed (`park_until` handles the entry) or its abort ran. Rescheduled
-        // (dropped before resuming): by the deadline, or by someone else (the entry is
-        // still queued).
-        let task = &self.reg.task;
-        if task.park_state.get() == ParkState::Rescheduled {
-            let value = task.park_value.take();
-            let fired = matches!(&value, Some(Err(e)) if is_fired(e));
-            task.park_value.set(value);
-            if !fired {
-                remove_entry(self.reg.key);
-            }
-        }
+fn remove_entry(key: Option<Key>) {
+    if let Some(key) = key {
+        context::try_with_run(|run| run.deadlines.borrow_mut().remove(key));
     }
 }
 
