@@ -24,11 +24,16 @@ pub fn ping_pong(rt: Rt, cap: usize, n: usize) -> Option<f64> {
 }
 
 /// One producer/consumer run on `rt`: ns per item.
-pub fn throughput(rt: Rt, cap: usize, n: usize) -> Option<f64> {
+///
+/// With `yield_per_op`, tokio's and smol's producer and consumer yield after every send
+/// and every receive, which is the schedule point trio-rs's channel makes in each of them
+/// (Trio's rule); trio-rs runs the same code either way. The pair of rows separates what
+/// the rule costs from what the channel and the scheduler cost.
+pub fn throughput(rt: Rt, cap: usize, n: usize, yield_per_op: bool) -> Option<f64> {
     Some(match rt {
         Rt::Trio => trio_throughput(cap, n),
-        Rt::Tokio => tokio_throughput(cap, n),
-        Rt::Smol => smol_throughput(cap, n),
+        Rt::Tokio => tokio_throughput(cap, n, yield_per_op),
+        Rt::Smol => smol_throughput(cap, n, yield_per_op),
     })
 }
 
@@ -132,18 +137,24 @@ fn trio_throughput(cap: usize, n: usize) -> f64 {
     })
 }
 
-fn tokio_throughput(cap: usize, n: usize) -> f64 {
+fn tokio_throughput(cap: usize, n: usize, yield_per_op: bool) -> f64 {
     rt::tokio(async move {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(cap);
         let t0 = Instant::now();
         let producer = tokio::task::spawn_local(async move {
             for i in 0..n as u64 {
                 tx.send(i).await.expect("receiver alive");
+                if yield_per_op {
+                    tokio::task::yield_now().await;
+                }
             }
         });
         let mut sum = 0u64;
         while let Some(v) = rx.recv().await {
             sum += v;
+            if yield_per_op {
+                tokio::task::yield_now().await;
+            }
         }
         producer.await.expect("tokio producer");
         let elapsed = t0.elapsed();
@@ -152,18 +163,24 @@ fn tokio_throughput(cap: usize, n: usize) -> f64 {
     })
 }
 
-fn smol_throughput(cap: usize, n: usize) -> f64 {
+fn smol_throughput(cap: usize, n: usize, yield_per_op: bool) -> f64 {
     rt::smol(|ex| async move {
         let (tx, rx) = async_channel::bounded::<u64>(cap);
         let t0 = Instant::now();
         let producer = ex.spawn(async move {
             for i in 0..n as u64 {
                 tx.send(i).await.expect("receiver alive");
+                if yield_per_op {
+                    futures_lite::future::yield_now().await;
+                }
             }
         });
         let mut sum = 0u64;
         while let Ok(v) = rx.recv().await {
             sum += v;
+            if yield_per_op {
+                futures_lite::future::yield_now().await;
+            }
         }
         producer.await;
         let elapsed = t0.elapsed();

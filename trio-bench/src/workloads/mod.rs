@@ -91,7 +91,15 @@ pub fn all(sizes: Sizes) -> Vec<Workload> {
         name: "channel throughput (buffer 1024)".into(),
         unit: Unit::NsPerOp,
         target: Target::RatioAtMost(0.7),
-        run: Box::new(move |rt| channels::throughput(rt, 1024, n)),
+        run: Box::new(move |rt| channels::throughput(rt, 1024, n, false)),
+        reps: sizes.reps(5),
+        note: None,
+    });
+    v.push(Workload {
+        name: "channel, peers yield per op".into(),
+        unit: Unit::NsPerOp,
+        target: Target::None,
+        run: Box::new(move |rt| channels::throughput(rt, 1024, n, true)),
         reps: sizes.reps(5),
         note: None,
     });
