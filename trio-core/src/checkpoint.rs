@@ -131,23 +131,21 @@ pub enum Abort {
 /// ```
 pub fn wait_task_rescheduled<A: FnOnce() -> Abort>(abort: A) -> WaitTaskRescheduled<A> {
     WaitTaskRescheduled {
-        abort: Some(abort),
-        park: Park::new(),
+        park: Park::new(Some(abort)),
     }
 }
 
 /// The future of [`wait_task_rescheduled`].
 pub struct WaitTaskRescheduled<A: FnOnce() -> Abort> {
-    abort: Option<A>,
-    park: Park,
+    park: Park<Option<A>>,
 }
 
 impl<A: FnOnce() -> Abort> Unpin for WaitTaskRescheduled<A> {}
 
 /// Runs `abort` (if it has not run yet) for `task`; true when it succeeded (the wait then
 /// returns `Cancelled`).
-fn run_abort(abort: Option<impl FnOnce() -> Abort>, task: &TaskData) -> bool {
-    let Some(abort) = abort else {
+fn run_abort(task: &TaskData, abort: &mut Option<impl FnOnce() -> Abort>) -> bool {
+    let Some(abort) = abort.take() else {
         return false;
     };
     match abort() {
@@ -166,25 +164,26 @@ impl<A: FnOnce() -> Abort> Future for WaitTaskRescheduled<A> {
     type Output = Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = &mut *self;
-        let abort = &mut this.abort;
-        this.park.poll(cx, |task| run_abort(abort.take(), task))
+        self.park.poll(cx, run_abort)
     }
 }
 
 impl<A: FnOnce() -> Abort> Drop for WaitTaskRescheduled<A> {
     fn drop(&mut self) {
-        let abort = &mut self.abort;
-        self.park.drop_with(|task| run_abort(abort.take(), task));
+        self.park.drop_with(run_abort);
     }
 }
 
 /// The state machine of one park, shared by [`WaitTaskRescheduled`] and the futures that
-/// park without a closure (a sleep, whose abort needs only its queue key). The owner
-/// supplies the abort each time as `try_abort(task)`, which runs the operation's abort at
-/// most once over the park's life and returns true when it succeeded (then it has set
-/// the park state back to `Running`).
-pub(crate) struct Park {
+/// park without a closure (a sleep, whose abort needs only its queue key). `abort` is
+/// what the operation needs to undo itself (inside this struct, so the flags share its
+/// padding: every parked future is part of an idle task's memory); the owner passes
+/// `try_abort(task, &mut abort)`, which undoes the operation at most once over the park's
+/// life and returns true when it succeeded (then it has set the park state back to
+/// `Running`).
+pub(crate) struct Park<X> {
+    /// The operation's abort state.
+    pub(crate) abort: X,
     task: Option<Rc<TaskData>>,
     finished: bool,
     /// An abort succeeded on the first poll (the task was already cancelled): the next
@@ -195,9 +194,10 @@ pub(crate) struct Park {
     early_cancelled: bool,
 }
 
-impl Park {
-    pub(crate) const fn new() -> Self {
+impl<X> Park<X> {
+    pub(crate) const fn new(abort: X) -> Self {
         Park {
+            abort,
             task: None,
             finished: false,
             early_cancelled: false,
@@ -231,7 +231,7 @@ impl Park {
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
-        try_abort: impl FnOnce(&TaskData) -> bool,
+        try_abort: impl FnOnce(&TaskData, &mut X) -> bool,
     ) -> Poll<Result<()>> {
         if std::mem::take(&mut self.early_cancelled) {
             return Poll::Ready(Err(Error::cancelled()));
@@ -248,7 +248,7 @@ impl Park {
         &mut self,
         cx: &mut Context<'_>,
         first_poll: bool,
-        try_abort: impl FnOnce(&TaskData) -> bool,
+        try_abort: impl FnOnce(&TaskData, &mut X) -> bool,
     ) -> Poll<Result<()>> {
         let task = self.task.as_deref().expect("the park has begun");
         if task.park_state.get() == ParkState::Rescheduled {
@@ -257,7 +257,10 @@ impl Park {
             let value = task.park_value.take().unwrap_or(Ok(()));
             return Poll::Ready(value);
         }
-        if task.park_state.get() == ParkState::Parked && task.is_cancelled() && try_abort(task) {
+        if task.park_state.get() == ParkState::Parked
+            && task.is_cancelled()
+            && try_abort(task, &mut self.abort)
+        {
             self.finished = true;
             if first_poll {
                 self.early_cancelled = true;
@@ -271,14 +274,14 @@ impl Park {
 
     /// The park's future is being dropped: if it was still blocked (a `select!` dropped
     /// the operation), undo the operation if possible, else swallow the owed wake-up.
-    pub(crate) fn drop_with(&mut self, try_abort: impl FnOnce(&TaskData) -> bool) {
+    pub(crate) fn drop_with(&mut self, try_abort: impl FnOnce(&TaskData, &mut X) -> bool) {
         let Some(task) = self.task.take() else { return };
         if self.finished {
             return;
         }
         match task.park_state.get() {
             ParkState::Parked => {
-                if !try_abort(&task) {
+                if !try_abort(&task, &mut self.abort) {
                     task.park_state.set(ParkState::Abandoned);
                 }
             }

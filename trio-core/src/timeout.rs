@@ -133,10 +133,10 @@ enum When {
 struct Sleep {
     when: When,
     phase: Phase,
-    /// The queue entry while it may still be queued; taken by the abort, so `None` after
-    /// the park began means the abort ran (and removed it).
-    key: Option<Key>,
-    park: Park,
+    /// The park, with the queue entry while it may still be queued as its abort state:
+    /// taken by the abort, so `None` after the park began means the abort ran (and
+    /// removed it).
+    park: Park<Option<Key>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -156,8 +156,7 @@ impl Sleep {
         Sleep {
             when,
             phase: Phase::Start,
-            key: None,
-            park: Park::new(),
+            park: Park::new(None),
         }
     }
 
@@ -189,17 +188,17 @@ impl Sleep {
                 }
             }
             // Cancelled while parked: the abort removed the entry.
-            woke if self.key.is_none() => woke,
+            woke if self.park.abort.is_none() => woke,
             // Someone else called `reschedule` on this task: the entry is still queued.
             Ok(()) => {
-                remove_entry(self.key.take());
+                remove_entry(self.park.abort.take());
                 Err(Error::new(
                     ErrorKind::Internal,
                     "sleep() was woken by reschedule(): only its deadline or cancellation may end it",
                 ))
             }
             Err(e) => {
-                remove_entry(self.key.take());
+                remove_entry(self.park.abort.take());
                 Err(e)
             }
         }
@@ -207,7 +206,7 @@ impl Sleep {
 }
 
 /// The abort of a parked sleep: remove its entry (always possible while it is parked).
-fn abort_sleep(key: &mut Option<Key>, task: &TaskData) -> bool {
+fn abort_sleep(task: &TaskData, key: &mut Option<Key>) -> bool {
     match key.take() {
         Some(key) => {
             remove_entry(Some(key));
@@ -236,15 +235,14 @@ impl Future for Sleep {
                     if task.park_state.get() != ParkState::Running {
                         panic!("{}", misuse::CONCURRENT_PARK);
                     }
-                    this.key = Some(context::with_run(|run| {
+                    this.park.abort = Some(context::with_run(|run| {
                         run.deadlines
                             .borrow_mut()
                             .insert(deadline, Target::wake(&task))
                     }));
                     this.park.begin(task);
                     this.phase = Phase::Parked;
-                    let key = &mut this.key;
-                    this.park.poll_parked(cx, true, |t| abort_sleep(key, t))
+                    this.park.poll_parked(cx, true, abort_sleep)
                 }
             },
             Phase::Checkpoint { yielded } => {
@@ -256,10 +254,7 @@ impl Future for Sleep {
                 this.phase = Phase::Done;
                 return Poll::Ready(checkpoint_if_cancelled_now());
             }
-            Phase::Parked => {
-                let key = &mut this.key;
-                this.park.poll(cx, |t| abort_sleep(key, t))
-            }
+            Phase::Parked => this.park.poll(cx, abort_sleep),
             Phase::Done => panic!("a sleep was polled after it completed"),
         };
         match woke {
@@ -287,12 +282,11 @@ impl Drop for Sleep {
                 let fired = matches!(&value, Some(Err(e)) if is_fired(e));
                 task.park_value.set(value);
                 if !fired {
-                    remove_entry(self.key.take());
+                    remove_entry(self.park.abort.take());
                 }
             }
         }
-        let key = &mut self.key;
-        self.park.drop_with(|t| abort_sleep(key, t));
+        self.park.drop_with(abort_sleep);
     }
 }
 

@@ -319,13 +319,19 @@ fn many_concurrent_sleeps_wake_in_deadline_order() {
     .unwrap();
 }
 
-/// A sleeping task's future stays in its allocation for as long as it sleeps; `sleep`'s
-/// own share is held to a queue key, the task and a few flags (it was 144 bytes as nested
-/// `async fn`s).
+/// A parked task's future stays in its allocation for as long as it is parked, so the
+/// futures that park are held small: `sleep`'s is a queue key, the task and a few flags
+/// (it was 144 bytes as nested `async fn`s), and the park's flags share the padding of
+/// its abort state (a `Park` with its own padding made every parked future, and so every
+/// idle task, 8 bytes larger).
 #[test]
-fn a_sleep_future_stays_small() {
-    assert!(std::mem::size_of_val(&sleep(secs(1))) <= 64);
-    assert!(std::mem::size_of_val(&sleep_until(Instant::ZERO)) <= 64);
+fn parked_futures_stay_small() {
+    use std::mem::size_of_val;
+    use trio_core::lowlevel::{wait_task_rescheduled, Abort};
+    assert!(size_of_val(&sleep(secs(1))) <= 64);
+    assert!(size_of_val(&sleep_until(Instant::ZERO)) <= 64);
+    assert!(size_of_val(&wait_task_rescheduled(|| Abort::Succeeded)) <= 16);
+    assert!(size_of_val(&trio_core::sleep_forever()) <= 24);
 }
 
 #[test]
