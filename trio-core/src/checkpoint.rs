@@ -13,9 +13,10 @@
 //! Every blocking primitive of trio-rs (parking lot, channels, I/O waits, thread waits)
 //! is built on `wait_task_rescheduled`, which is what makes all of them cancel-safe the
 //! same way. Its state machine is [`Park`]; a sleep uses `Park` directly, with its queue
-//! key for an abort, to keep a sleeping task's future small. The abort function runs in the blocked task itself, when it is next polled
-//! after its scope became cancelled; until then the operation may still complete, and if
-//! it does, the wait reports that success.
+//! key for an abort, to keep a sleeping task's future small. The abort function runs in
+//! the blocked task itself, when it is next polled after its scope became cancelled;
+//! until then the operation may still complete, and if it does, the wait reports that
+//! success.
 
 use std::future::Future;
 use std::pin::Pin;
