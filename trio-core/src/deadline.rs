@@ -298,16 +298,32 @@ impl Deadlines {
         // Buffers grown by a burst that has since drained are freed, so spare capacity
         // stays proportional to what is pending (a steady state grows none again).
         let cap = buf.capacity();
-        if cap > 0 && self.spare_capacity + cap <= 2 * self.live + SPARE_SLACK {
+        if cap > 0 && self.spare_capacity + cap <= self.buffer_bound() {
             self.spare_capacity += cap;
             self.spare.push(buf);
+        }
+    }
+
+    /// How much buffer capacity (in entries) is kept beyond what live entries fill: twice
+    /// the live entries plus [`SPARE_SLACK`].
+    fn buffer_bound(&self) -> usize {
+        2 * self.live + SPARE_SLACK
+    }
+
+    /// A live entry left the queue (fired or removed): one fewer, and spare buffers
+    /// trimmed back within their bound.
+    #[inline]
+    fn entry_left(&mut self) {
+        self.live -= 1;
+        if self.spare_capacity > self.buffer_bound() {
+            self.trim_spare();
         }
     }
 
     /// Frees spare buffers until their capacity is back within its bound.
     #[cold]
     fn trim_spare(&mut self) {
-        while self.spare_capacity > 2 * self.live + SPARE_SLACK {
+        while self.spare_capacity > self.buffer_bound() {
             let Some(buf) = self.spare.pop() else { break };
             self.spare_capacity -= buf.capacity();
         }
@@ -315,10 +331,7 @@ impl Deadlines {
 
     /// Cancels a registration that has not fired (see the module doc).
     pub(crate) fn remove(&mut self, key: Key) {
-        self.live -= 1;
-        if self.spare_capacity > 2 * self.live + SPARE_SLACK {
-            self.trim_spare();
-        }
+        self.entry_left();
         if self.wheel_min == Some(key.deadline) {
             self.wheel_min = None;
         }
@@ -395,7 +408,7 @@ impl Deadlines {
     /// with `run` and `late` empty: its entries go into the run (sorted) or down a level.
     fn advance(&mut self, level: usize, slot: usize, start: u64) {
         debug_assert!(self.run.is_empty() && self.late.is_empty());
-        if self.run.capacity() > 2 * self.live + SPARE_SLACK {
+        if self.run.capacity() > self.buffer_bound() {
             self.run = VecDeque::new(); // see `give_back`
         }
         self.elapsed = start;
@@ -467,10 +480,7 @@ impl Deadlines {
                     if self.take_removed(e.seq) {
                         continue;
                     }
-                    self.live -= 1;
-                    if self.spare_capacity > 2 * self.live + SPARE_SLACK {
-                        self.trim_spare();
-                    }
+                    self.entry_left();
                     if self.run.len() % TOUCH_BATCH == 0 {
                         self.touch_run_front();
                     }

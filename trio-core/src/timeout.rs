@@ -31,7 +31,6 @@ use crate::checkpoint::{
 use crate::clock::Instant;
 use crate::context;
 use crate::deadline::{Key, Target};
-use crate::error::misuse;
 use crate::task::{ParkState, Task, TaskData};
 use crate::{Error, ErrorKind, Result};
 
@@ -229,18 +228,15 @@ impl Future for Sleep {
                     return Pin::new(this).poll(cx);
                 }
                 Some(deadline) => {
-                    let task = context::current_task();
-                    // Checked before registering, so a misused park leaves no entry
-                    // behind (`begin` would panic too, but after the insertion).
-                    if task.park_state.get() != ParkState::Running {
-                        panic!("{}", misuse::CONCURRENT_PARK);
-                    }
-                    this.park.abort = Some(context::with_run(|run| {
+                    // `begin` panics on a misused park before anything is registered.
+                    this.park.begin(context::current_task());
+                    let task = this.park.task().expect("the park has begun");
+                    let key = context::with_run(|run| {
                         run.deadlines
                             .borrow_mut()
-                            .insert(deadline, Target::wake(&task))
-                    }));
-                    this.park.begin(task);
+                            .insert(deadline, Target::wake(task))
+                    });
+                    this.park.abort = Some(key);
                     this.phase = Phase::Parked;
                     this.park.poll_parked(cx, true, abort_sleep)
                 }
